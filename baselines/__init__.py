@@ -1,0 +1,1 @@
+"""Reimplemented MER baselines: arrays/tensors in, no harness imports."""

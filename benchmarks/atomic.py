@@ -1,0 +1,88 @@
+"""Atomic file writes: write to a temporary sibling, fsync, then rename into place.
+
+A reader never sees a half-written file; a crash or Ctrl-C leaves at most a stray ``*.tmp-*``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def atomic_write(path: str | os.PathLike, writer: Callable[[Path], None]) -> Path:
+    """Call ``writer(tmp_path)`` and move the result to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".tmp-", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        writer(tmp_path)
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    return atomic_write(path, lambda p: p.write_bytes(data))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    text = json.dumps(obj, indent=2, sort_keys=True, default=str)
+    return atomic_write(path, lambda p: p.write_text(text))
+
+
+def _save_npz(p: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(p, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
+    """Save arrays with a checksum entry so that a corrupt file is detected on load."""
+    digest = array_digest(arrays)
+    payload = {**arrays, "__sha256__": np.frombuffer(digest.encode(), np.uint8)}
+    return atomic_write(path, lambda p: _save_npz(p, payload))
+
+
+def load_npz_checked(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
+    """Load an npz written by :func:`atomic_save_npz`; None if missing, unreadable or corrupt."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception:
+        return None
+    stored = arrays.pop("__sha256__", None)
+    if stored is None or bytes(stored).decode(errors="replace") != array_digest(arrays):
+        return None
+    return arrays
+
+
+def array_digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(k.encode())
+        h.update(str(a.dtype).encode())
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def stable_hash(obj: Any, n: int = 16) -> str:
+    """Short sha256 of a JSON-serialisable object (sorted keys), used for cache keys."""
+    text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
