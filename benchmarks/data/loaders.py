@@ -16,3 +16,4 @@ register_dataset(DatasetSpec("megc2019", "MEGC2019 composite from the licensed r
 register_dataset(DatasetSpec("megc2019-public", "MEGC2019 composite, published flow and apex crops", "public",
                              megc2019.load_public, MEGC_3.classes, megc2019.CITATION,
                              f"{megc2019.GT_CSV}, {megc2019.NAMING_CSV}, {megc2019.FLOW_DIR}/, {megc2019.APEX_DIR}/"))
+import benchmarks.data.synthetic  # noqa: E402, F401  (registers the synthetic datasets)
