@@ -8,7 +8,8 @@ Reproducibility contract (a fold-batched trainer must reproduce it from ``(unit_
   not depend on the device); ``"shuffle"`` seeds a CPU ``torch.Generator`` that draws one
   ``torch.randperm(n_fit)`` per epoch, cut into consecutive batches (:func:`epoch_batches`); ``"dropout"``
   re-seeds the forked global generator before the first epoch (dropout and other in-forward randomness);
-  ``"val_split"`` seeds the choice of held-out subjects (:func:`split_validation_groups`).
+  ``"val_split"`` seeds the choice of held-out subjects (:func:`split_validation_groups`); ``"pre_fit"``
+  seeds a method's stages before the main loop (``train_fold(pre_fit=...)``; the other streams are unchanged).
 * The caller's global RNG state is neither used nor changed.
 * Same seed, same inputs, same thread count -> bitwise identical loss history and predictions on the CPU
   (``deterministic=True`` turns on ``torch.use_deterministic_algorithms`` for the duration of the fold and
@@ -38,6 +39,7 @@ from benchmarks.seeding import derive_seed, forked_global_rng, seeded_generator
 
 Inputs = torch.Tensor | np.ndarray | Mapping[str, Any] | tuple
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+PreFit = Callable[[nn.Module, Any, torch.Tensor, int], None]
 
 OPTIMIZERS = ("adam", "sgd", "adamw")
 LOSSES = ("ce", "balanced_ce", "focal")
@@ -413,6 +415,7 @@ def train_fold(
     groups_train: Sequence | None = None,
     loss_fn: LossFn | None = None,
     n_classes: int | None = None,
+    pre_fit: PreFit | None = None,
 ) -> FoldResult:
     """Train a fresh model on one fold and predict its test clips under ``config.epoch_policy``.
 
@@ -421,6 +424,11 @@ def train_fold(
     the model's own ``loss(outputs, y) -> (total, parts)`` when it has one, else ``loss_fn(logits, y)``,
     else ``config.loss`` (giving both a model ``loss`` and ``loss_fn`` is an error). ``y_test`` is read by
     the ``oracle`` policy only. ``n_classes`` defaults to the largest label + 1.
+
+    ``pre_fit(model, x_fit, y_fit, seed)``: a method's own stages before the main loop (e.g. self-supervised
+    pretraining), run once on the fresh model with the data it is fitted on (the training fold less the
+    ``val`` policy's held-out subjects, on the device), global generator forked and seeded
+    ``seed = derive_seed(fold seed, "pre_fit")``. The main loop's optimiser is created after it.
     """
     x_train, x_test = _as_inputs(x_train, "x_train"), _as_inputs(x_test, "x_test")
     n_train, n_test = _n_samples(x_train, "x_train"), _n_samples(x_test, "x_test")
@@ -464,6 +472,10 @@ def train_fold(
     else:
         loss_name, loss_fn = config.loss, make_loss(config, y_fit, n_classes)
     compute_loss = own_loss if callable(own_loss) else _logit_loss(loss_fn, n_classes)
+    if pre_fit is not None:
+        pre_seed = derive_seed(seed, "pre_fit")
+        with _DeterministicScope(config.deterministic, device), forked_global_rng(pre_seed):
+            pre_fit(model, x_fit, y_fit, pre_seed)
 
     optimizer = make_optimizer(model, config)
     shuffle = seeded_generator(derive_seed(seed, "shuffle"))

@@ -1,0 +1,51 @@
+"""Run presets: how much compute a table gets. Every preset is printed in the tables' footers.
+
+- ``smoke``: a plumbing check that finishes any table in about a minute: the first
+  ``max_folds`` LOSO folds of each dataset and one or two epochs. Its numbers mean nothing.
+- ``default``: CPU-sized settings (2 cores, no GPU): every fold, the methods' architectures, fewer
+  epochs where the paper's count would take hours here (each override names its reason).
+- ``paper``: the paper-scale settings of each method (its registered defaults), meant for a GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    max_folds: int | None = None
+    epochs: int | None = None                    # for every deep method, unless overridden per method
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)   # method -> hyperparameters
+    reasons: dict[str, str] = field(default_factory=dict)                # method -> why overridden
+
+    def overrides_for(self, method: str, family: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.epochs is not None and family == "deep":
+            out["epochs"] = self.epochs
+        out.update(self.overrides.get(method, {}))
+        return out
+
+
+PRESETS = MappingProxyType({
+    "smoke": Preset("smoke", "plumbing check: first 2 folds per dataset, 1 epoch; numbers are meaningless",
+                    max_folds=2, epochs=1,
+                    overrides={"mfvan": {"pretrain_epochs": 1}}),
+    "default": Preset(
+        "default", "all folds; CPU-sized epochs (see reasons)",
+        overrides={"off_apexnet": {"epochs": 100}, "dssn": {"epochs": 20}},
+        reasons={"off_apexnet": "3000 epochs x 68 folds of a 2.7M-parameter net is hours on 2 CPU cores",
+                 "dssn": "two AlexNet-style streams at 227 px: 20 epochs keep a fold under a minute on CPU"}),
+    "paper": Preset("paper", "the methods' paper-scale settings (registered defaults); meant for a GPU"),
+})
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise KeyError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None

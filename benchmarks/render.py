@@ -1,0 +1,246 @@
+"""Render the paper's tables from stored predictions, next to the values the paper reports.
+
+Every number comes from the prediction rows (:func:`benchmarks.runner.collect`): nothing is typed in.
+A cell is (table row = method/variant) x (column = dataset group x metric). With several seeds the cell
+shows mean +/- standard deviation over seeds; with one seed, the point value and its subject-level
+bootstrap 95% interval. The paper's value stands beside it (in the paper's units). Cells a data
+source cannot fill, rows the harness does not implement ("reported only") and cells whose method
+cannot run on the data source ("not runnable") are marked, and the footer names the data source,
+preset, epoch policy, metric pooling, seeds and code versions.
+
+``python -m benchmarks.render --table N --out DIR`` rebuilds the tables from ``DIR/predictions.parquet``
+without training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from benchmarks import metrics as M
+from benchmarks.tablespec import TableSpec, load_table_spec
+
+NOT_RUNNABLE, REPORTED_ONLY, NO_DATA = "not runnable", "reported only", "n/a"
+
+
+@dataclass
+class RenderContext:
+    """Protocol labels printed under a table (all of them come from the run, not from code)."""
+
+    data: str
+    preset: str
+    epoch_policy: str
+    pooling: str = "pooled"
+    seeds: tuple[int, ...] = (0,)
+    not_runnable: dict[str, str] = field(default_factory=dict)   # "method|variant|dataset" -> reason
+    extra: list[str] = field(default_factory=list)
+
+
+def _cell_frame(pred: pd.DataFrame, method: str, variant: str, dataset: str, scope: str) -> pd.DataFrame:
+    m = (pred["method"] == method) & (pred["variant"] == variant) & (pred["dataset"] == dataset)
+    if scope != "all":
+        m &= pred["source"] == scope
+    return pred.loc[m]
+
+
+def cell_scores(pred: pd.DataFrame, spec: TableSpec, data: str, pooling: str = "pooled",
+                n_boot: int = M.BOOTSTRAP_N) -> pd.DataFrame:
+    """Long table: one row per (table row, column group, seed) with every metric and its interval."""
+    out = []
+    for row in spec.rows:
+        if not row.implemented:
+            continue
+        for g in spec.groups:
+            ref = g.sources.get(data)
+            if ref is None:
+                continue
+            df = _cell_frame(pred, row.method, row.variant or "", ref.dataset, ref.scope)
+            for seed, d in df.groupby("seed"):
+                y_true, y_pred = d["y_true"].to_numpy(), d["y_pred"].to_numpy()
+                groups = d["group"].to_numpy()
+                if pooling == "pooled":
+                    vals = M.compute_metrics(y_true, y_pred, g.n_classes)
+                else:
+                    vals = M.pooled_metrics(y_true, y_pred, groups, g.n_classes, pooling=pooling)
+                ci = M.bootstrap_interval(y_true, y_pred, groups, g.n_classes, pooling=pooling, n_boot=n_boot)
+                rec = {"row": row.id, "method": row.method, "variant": row.variant or "", "group": g.id,
+                       "dataset": ref.dataset, "scope": ref.scope, "seed": int(seed), "pooling": pooling,
+                       "n_clips": len(d), "n_subjects": d["group"].nunique(),
+                       "n_folds": d["fold"].nunique()}
+                for k in M.METRICS:
+                    rec[k] = float(vals[k])
+                    rec[f"{k}_lo"], rec[f"{k}_hi"] = map(float, ci[k])
+                out.append(rec)
+    return pd.DataFrame(out)
+
+
+def fold_results(pred: pd.DataFrame, n_classes: dict[str, int]) -> pd.DataFrame:
+    """One row per (method, variant, dataset, seed, fold) with the fold's metrics (``results.parquet``)."""
+    rows = []
+    keys = ["method", "variant", "dataset", "seed", "fold"]
+    for key, d in pred.groupby(keys, sort=True):
+        vals = M.compute_metrics(d["y_true"].to_numpy(), d["y_pred"].to_numpy(), n_classes[key[2]])
+        rows.append({**dict(zip(keys, key)), "test_group": d["group"].iloc[0], "n_clips": len(d),
+                     "epoch_policy": d["epoch_policy"].iloc[0], "chosen_epoch": int(d["chosen_epoch"].iloc[0]),
+                     **{k: float(v) for k, v in vals.items()}})
+    return pd.DataFrame(rows)
+
+
+def _fmt(v: float, unit: str) -> str:
+    return f"{v * 100:.2f}" if unit == "percent" else f"{v:.4f}"
+
+
+def _summary(s: pd.DataFrame, metric: str, unit: str) -> str:
+    vals = s[metric].to_numpy()
+    if len(vals) > 1:
+        sd = float(np.std(vals, ddof=1))
+        return f"{_fmt(float(vals.mean()), unit)} ± {_fmt(sd, unit)}"
+    lo, hi = s[f"{metric}_lo"].iloc[0], s[f"{metric}_hi"].iloc[0]
+    return f"{_fmt(float(vals[0]), unit)} [{_fmt(lo, unit)}, {_fmt(hi, unit)}]"
+
+
+def table_frame(spec: TableSpec, scores: pd.DataFrame, ctx: RenderContext,
+                marks: dict[tuple[str, str, str], str] | None = None) -> pd.DataFrame:
+    """The rendered table as strings: one row per spec row; per column 'reproduced' and 'paper'."""
+    marks = marks or {}
+    records = []
+    for row in spec.rows:
+        rec = {"method": row.label + ("" if row.in_paper else " (not in paper)")}
+        reported = {c.column: c.reported for c in row.cells}
+        for col in spec.columns:
+            cid = f"{col.group}.{col.metric}"
+            group = next(g for g in spec.groups if g.id == col.group)
+            ref = group.sources.get(ctx.data)
+            rep = reported.get(cid)
+            if not row.implemented:
+                rec[f"{cid}|ours"] = REPORTED_ONLY
+            elif ref is None:
+                rec[f"{cid}|ours"] = NO_DATA
+            elif f"{row.method}|{row.variant or ''}|{ref.dataset}" in ctx.not_runnable:
+                rec[f"{cid}|ours"] = NOT_RUNNABLE
+            else:
+                s = scores[(scores["row"] == row.id) & (scores["group"] == col.group)] if len(scores) else scores
+                rec[f"{cid}|ours"] = _summary(s, col.metric, col.unit) if len(s) else "not run"
+                rec[f"{cid}|ours"] += marks.get((row.id, col.group, col.metric), "")
+            rec[f"{cid}|paper"] = "-" if rep is None else (f"{rep:.2f}" if col.unit == "percent" else f"{rep:.4f}")
+        records.append(rec)
+    return pd.DataFrame(records)
+
+
+def _headers(spec: TableSpec) -> list[str]:
+    hs = ["Method"]
+    for col in spec.columns:
+        name = {"accuracy": "Acc", "macro_f1": "F1", "uf1": "UF1", "uar": "UAR"}.get(col.metric, col.metric)
+        unit = " (%)" if col.unit == "percent" else ""
+        hs += [f"{_SHORT.get(col.group, col.group)} {name}{unit}", "paper"]
+    return hs
+
+
+_SHORT = {"smic": "SMIC", "casme2": "CASME II", "samm": "SAMM", "composite": "Composite"}
+
+
+def footer(spec: TableSpec, ctx: RenderContext, pred: pd.DataFrame) -> list[str]:
+    datasets = sorted({g.sources[ctx.data].dataset for g in spec.groups if ctx.data in g.sources})
+    lines = [
+        f"Data source: {ctx.data} ({', '.join(datasets) or 'none'}). Preset: {ctx.preset}. "
+        f"Epoch policy: {ctx.epoch_policy}. Metric pooling: {ctx.pooling} "
+        f"({'predictions pooled over all LOSO folds' if ctx.pooling == 'pooled' else 'mean over folds'}). "
+        f"Seeds: {', '.join(map(str, ctx.seeds))}.",
+        "Cells: reproduced value " + ("mean ± std over seeds" if len(ctx.seeds) > 1 else
+                                      "[subject-level bootstrap 95% interval]")
+        + " | the paper's reported value. Paper protocol: " + f"{spec.protocol.split.upper()}, pooling "
+        f"{spec.protocol.pooling}.",
+    ]
+    if len(pred):
+        codes = sorted(set(pred["code_version"].astype(str))) if "code_version" in pred else []
+        lines.append("Code versions (per method source hash): " + ", ".join(codes))
+        notes = sorted({n for n in pred.get("protocol_note", pd.Series(dtype=str)).astype(str) if n})
+        lines += [f"Note: {n}" for n in notes]
+        pols = sorted(set(pred["policy_label"].astype(str))) if "policy_label" in pred else []
+        lines.append("Epoch selection as run: " + "; ".join(pols))
+    for k, reason in sorted(ctx.not_runnable.items()):
+        m, v, d = k.split("|")
+        lines.append(f"Not runnable: {m}{f'[{v}]' if v else ''} on {d}: {reason}")
+    lines += ctx.extra
+    return lines
+
+
+def render(spec: TableSpec, pred: pd.DataFrame, ctx: RenderContext, out: Path,
+           marks: dict | None = None, n_boot: int = M.BOOTSTRAP_N) -> dict[str, Path]:
+    """Write ``table<N>.md``, ``.tex`` and ``.csv`` under ``out``; returns their paths."""
+    scores = cell_scores(pred, spec, ctx.data, ctx.pooling, n_boot) if len(pred) else pd.DataFrame()
+    frame = table_frame(spec, scores, ctx, marks)
+    heads = _headers(spec)
+    foot = footer(spec, ctx, pred)
+    out.mkdir(parents=True, exist_ok=True)
+    n = spec.number
+    body = tabulate(frame.values.tolist(), headers=heads, tablefmt="github", disable_numparse=True)
+    md = [f"### Table {n}: {spec.title}", "", body, ""] + [f"- {line}" for line in foot]
+    paths = {"md": out / f"table{n}.md", "tex": out / f"table{n}.tex", "csv": out / f"table{n}.csv"}
+    paths["md"].write_text("\n".join(md) + "\n")
+    tex = tabulate(frame.values.tolist(), headers=heads, tablefmt="latex_booktabs", disable_numparse=True)
+    caption = _tex_escape(f"Table {n} ({spec.title}) reproduced. " + " ".join(foot))
+    paths["tex"].write_text("\\begin{table}\n\\centering\n\\small\n" + tex + f"\n\\caption{{{caption}}}\n"
+                            "\\end{table}\n")
+    frame.to_csv(paths["csv"], index=False)
+    if len(scores):
+        scores.to_csv(out / f"table{n}_cells.csv", index=False)
+    return paths
+
+
+def render_with_tests(spec: TableSpec, pred: pd.DataFrame, out: Path, ctx: RenderContext,
+                      n_boot: int = M.BOOTSTRAP_N) -> dict[str, Path]:
+    """:func:`render` with MFVAN-vs-baseline paired tests marked in the cells and explained in the footer."""
+    from benchmarks.stats import legend, marks_from_tests, paired_tests
+
+    tests = paired_tests(pred, spec, ctx.data) if len(pred) else pd.DataFrame()
+    marks = marks_from_tests(tests, spec) if len(tests) else {}
+    sig = legend(tests, spec) if len(tests) else ""
+    if sig:
+        ctx = RenderContext(**{**ctx.__dict__, "extra": [*ctx.extra, sig]})
+    paths = render(spec, pred, ctx, out, marks=marks, n_boot=n_boot)
+    if len(tests):
+        tests.to_csv(out / f"table{spec.number}_tests.csv", index=False)
+        paths["tests"] = out / f"table{spec.number}_tests.csv"
+    return paths
+
+
+def _tex_escape(s: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                 ("±", r"$\pm$"), ("[", "{[}"), ("]", "{]}")):
+        s = s.replace(a, b)
+    return s
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.render", description="Rebuild tables from stored "
+                                "predictions without training.")
+    p.add_argument("--table", required=True, help="1, 2, 3 or all")
+    p.add_argument("--out", required=True, help="the run folder holding predictions.parquet and run.json")
+    p.add_argument("--n-boot", type=int, default=M.BOOTSTRAP_N)
+    a = p.parse_args(argv)
+    out = Path(a.out)
+    pred_path, meta_path = out / "predictions.parquet", out / "run.json"
+    if not pred_path.exists() or not meta_path.exists():
+        print(f"error: {out} has no predictions.parquet / run.json (run benchmarks.run first)", file=sys.stderr)
+        return 2
+    pred = pd.read_parquet(pred_path)
+    meta = json.loads(meta_path.read_text())
+    tables = [1, 2, 3] if a.table == "all" else [int(a.table)]
+    for n in tables:
+        ctx = RenderContext(meta["data"], meta["preset"], meta["epoch_policy"], meta.get("pooling", "pooled"),
+                            tuple(meta["seeds"]), meta.get("not_runnable", {}))
+        paths = render_with_tests(load_table_spec(n), pred, out, ctx, n_boot=a.n_boot)
+        print(f"table {n}: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

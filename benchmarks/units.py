@@ -1,0 +1,141 @@
+"""Units of work and their cache.
+
+A unit is one LOSO fold of one cell: (method, variant, resolved hyperparameters, dataset name and
+manifest hash, fold, seed, epoch policy, code version). Its key is the hash of those; its result (the
+fold's prediction rows) is written atomically to ``<store>/<key[:2]>/<key>.parquet``, then a
+``<key>.json`` done marker with its metadata. A unit counts as done only when both exist and the
+marker names the parquet's checksum, so a crash or Ctrl-C at any moment loses no finished unit and
+leaves no half-written one. Failed units are never written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import io
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks.atomic import atomic_write_bytes, atomic_write_json, stable_hash
+
+# Harness modules whose code decides a unit's predictions (beside the method's own modules).
+_HARNESS_MODULES = ("benchmarks.evaluate", "benchmarks.trainer", "benchmarks.seeding", "benchmarks.splits",
+                    "benchmarks.data.views", "benchmarks.data.flow", "benchmarks.data.tim",
+                    "benchmarks.data.frames")
+
+
+@cache
+def _module_digest(name: str) -> str:
+    __import__(name)
+    src = inspect.getsource(sys.modules[name])
+    return hashlib.sha256(src.encode()).hexdigest()
+
+
+@cache
+def code_version(method: str) -> str:
+    """Short hash of the source of every module that decides ``method``'s predictions.
+
+    That is the method's registration module, its library modules (the package of its ``build``) and
+    the harness modules of evaluation, training, splits and views. Editing an unrelated method or
+    the renderer leaves cached units valid; editing any of these invalidates them.
+    """
+    from benchmarks.registry import get_method
+
+    spec = get_method(method)
+    mods = set(_HARNESS_MODULES)
+    build_mod = getattr(spec.build, "__module__", None) or type(spec.build).__module__
+    pkg = build_mod.split(".")[0]
+    mods |= {m for m in list(sys.modules) if m == pkg or m.startswith(pkg + ".")}
+    mods |= {f"benchmarks.methods.{method.replace('-', '_')}"} & set(sys.modules)
+    mods |= {m for m in list(sys.modules) if m.startswith("benchmarks.methods.")
+             and getattr(sys.modules[m], "SPEC", None) is spec}
+    h = hashlib.sha256()
+    for m in sorted(mods):
+        try:
+            h.update(f"{m}:{_module_digest(m)};".encode())
+        except (OSError, TypeError):  # a module without source (compiled extension)
+            continue
+    return h.hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One LOSO fold of a cell. ``config`` is the resolved hyperparameters (JSON-able dict)."""
+
+    method: str
+    variant: str
+    dataset: str
+    manifest: str
+    fold: int
+    test_group: str
+    seed: int
+    epoch_policy: str
+    config: dict = field(hash=False, compare=False)
+    overrides: dict = field(default_factory=dict, hash=False, compare=False)
+    code: str = ""
+
+    @property
+    def key(self) -> str:
+        return stable_hash({"method": self.method, "variant": self.variant, "dataset": self.dataset,
+                            "manifest": self.manifest, "fold": self.fold, "test_group": self.test_group,
+                            "seed": self.seed, "epoch_policy": self.epoch_policy, "config": self.config,
+                            "code": self.code}, n=24)
+
+    @property
+    def cell(self) -> tuple[str, str, str, int]:
+        return (self.method, self.variant, self.dataset, self.seed)
+
+    @property
+    def label(self) -> str:
+        v = f"[{self.variant}]" if self.variant else ""
+        return f"{self.method}{v} {self.dataset} fold {self.fold} ({self.test_group}) seed {self.seed}"
+
+
+class UnitStore:
+    """Atomic per-unit result files under ``root``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        d = self.root / key[:2]
+        return d / f"{key}.parquet", d / f"{key}.json"
+
+    def is_done(self, unit: Unit) -> bool:
+        return self.load(unit) is not None
+
+    def load(self, unit: Unit) -> pd.DataFrame | None:
+        """The unit's predictions, or None when absent, unfinished or corrupt."""
+        data, marker = self._paths(unit.key)
+        if not (data.exists() and marker.exists()):
+            return None
+        try:
+            meta = json.loads(marker.read_text())
+            raw = data.read_bytes()
+            if meta.get("sha256") != hashlib.sha256(raw).hexdigest():
+                return None
+            return pd.read_parquet(io.BytesIO(raw))
+        except Exception:  # noqa: BLE001 - any unreadable entry is recomputed
+            return None
+
+    def meta(self, unit: Unit) -> dict[str, Any]:
+        return json.loads(self._paths(unit.key)[1].read_text())
+
+    def save(self, unit: Unit, predictions: pd.DataFrame, **meta: Any) -> None:
+        data, marker = self._paths(unit.key)
+        buf = io.BytesIO()
+        predictions.to_parquet(buf, index=False)
+        raw = buf.getvalue()
+        atomic_write_bytes(data, raw)
+        atomic_write_json(marker, {**asdict(unit), "key": unit.key, "sha256": hashlib.sha256(raw).hexdigest(),
+                                   **meta})
+
+    def forget(self, unit: Unit) -> None:
+        for p in self._paths(unit.key):
+            p.unlink(missing_ok=True)
