@@ -185,7 +185,8 @@ def unit_key(spec: MethodSpec, variant: str | None, cfg: Any, ds: ClipDataset, s
             "dataset": ds.name, "manifest": ds.manifest_hash(), "seed": int(seed)}
 
 
-def _run_deep(spec, cfg, ds, folds, views, variant, seed, epoch_policy, device) -> list[tuple[Fold, np.ndarray, int]]:
+def _run_deep(spec, cfg, ds, folds, views, variant, seed, epoch_policy, device,
+              fold_batching: bool = False) -> list[tuple[Fold, np.ndarray, int]]:
     x = deep_inputs(spec, cfg, ds, views)
     y = ds.labels()
     groups = ds.groups()
@@ -213,12 +214,15 @@ def _take(x: Any, idx: np.ndarray) -> Any:
 # -------------------------------------------------------------------------------------------- API
 def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None = None, seed: int = 0,
              overrides: Mapping[str, Any] | None = None, epoch_policy: str = "last", epochs: int | None = None,
-             folds: int | Iterable[int | str] | None = None, root: Any = None, device: str = "auto") -> pd.DataFrame:
+             folds: int | Iterable[int | str] | None = None, root: Any = None, device: str = "auto",
+             fold_batching: bool = False) -> pd.DataFrame:
     """Predictions of ``method_name`` under LOSO on ``dataset`` (a registered name or a ClipDataset).
 
     ``folds``: None (all subjects), an int (the first n folds in sorted subject order) or fold indices /
     test groups; every clip of the selected folds appears exactly once. ``epochs`` overrides a deep
     method's epoch count. Raises :class:`NotRunnable` when the data source cannot provide the inputs.
+    ``fold_batching``: train a deep method's selected folds at once (one batched computation) instead of
+    fold after fold; the predictions agree up to floating-point rounding.
     ``df.attrs`` holds the config, the wall time and the number of folds.
     """
     t0 = time.perf_counter()
@@ -233,7 +237,7 @@ def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None =
         results = _run_handcrafted(spec, cfg, ds, chosen, views, preferred)
         policy, label = NO_EPOCHS, "n/a (no training epochs)"
     else:
-        results = _run_deep(spec, cfg, ds, chosen, views, variant, seed, epoch_policy, device)
+        results = _run_deep(spec, cfg, ds, chosen, views, variant, seed, epoch_policy, device, fold_batching)
         policy = epoch_policy
         label = policy_label(train_config(cfg, epoch_policy, "cpu"))
     label_views = views_label(spec.input_views(cfg) if preferred else views)

@@ -25,7 +25,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from benchmarks import metrics as M
-from benchmarks.tablespec import TableSpec, load_table_spec
+from benchmarks.tablespec import TableSpec, load_table_spec, with_added_methods
 
 NOT_RUNNABLE, REPORTED_ONLY, NO_DATA = "not runnable", "reported only", "n/a"
 
@@ -165,10 +165,29 @@ def footer(spec: TableSpec, ctx: RenderContext, pred: pd.DataFrame) -> list[str]
         lines += [f"Note: {n}" for n in notes]
         pols = sorted(set(pred["policy_label"].astype(str))) if "policy_label" in pred else []
         lines.append("Epoch selection as run: " + "; ".join(pols))
+        lines += training_lines(pred, ctx.preset)
     for k, reason in sorted(ctx.not_runnable.items()):
         m, v, d = k.split("|")
         lines.append(f"Not runnable: {m}{f'[{v}]' if v else ''} on {d}: {reason}")
     lines += ctx.extra
+    return lines
+
+
+def training_lines(pred: pd.DataFrame, preset: str) -> list[str]:
+    """Footer lines on how the models were trained: weights, trainer, and each method's preset overrides
+    (with the preset's reason for them)."""
+    from benchmarks.presets import PRESETS
+
+    trainers = sorted(set(pred["trainer"].astype(str)) - {"n/a"}) if "trainer" in pred else []
+    lines = ["Training: every model from scratch (no pretrained weights)"
+             + (f"; trainer: {', '.join(trainers)}." if trainers else ".")]
+    if "preset_overrides" not in pred:
+        return lines
+    reasons = PRESETS[preset].reasons if preset in PRESETS else {}
+    for method, ov in sorted(set(zip(pred["method"].astype(str), pred["preset_overrides"].astype(str)))):
+        if ov not in ("", "{}"):
+            why = f" ({reasons[method]})" if method in reasons else ""
+            lines.append(f"Preset {preset} overrides for {method}: {ov}{why}.")
     return lines
 
 
@@ -219,25 +238,37 @@ def _tex_escape(s: str) -> str:
     return s
 
 
+def load_predictions(path: Path) -> pd.DataFrame:
+    """Stored predictions (parquet, or CSV as in the committed mini result set)."""
+    if path.suffix == ".csv":
+        return pd.read_csv(path, dtype={"variant": str, "subject": str, "clip": str, "group": str},
+                           keep_default_na=False)
+    return pd.read_parquet(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.render", description="Rebuild tables from stored "
                                 "predictions without training.")
     p.add_argument("--table", required=True, help="1, 2, 3 or all")
     p.add_argument("--out", required=True, help="the run folder holding predictions.parquet and run.json")
     p.add_argument("--n-boot", type=int, default=M.BOOTSTRAP_N)
+    p.add_argument("--to", help="write the tables here instead of --out")
     a = p.parse_args(argv)
     out = Path(a.out)
-    pred_path, meta_path = out / "predictions.parquet", out / "run.json"
-    if not pred_path.exists() or not meta_path.exists():
-        print(f"error: {out} has no predictions.parquet / run.json (run benchmarks.run first)", file=sys.stderr)
+    meta_path = out / "run.json"
+    pred_path = next((p for p in (out / "predictions.parquet", out / "predictions.csv") if p.exists()), None)
+    if pred_path is None or not meta_path.exists():
+        print(f"error: {out} has no predictions.parquet (or .csv) / run.json (run benchmarks.run first)",
+              file=sys.stderr)
         return 2
-    pred = pd.read_parquet(pred_path)
+    pred = load_predictions(pred_path)
     meta = json.loads(meta_path.read_text())
     tables = [1, 2, 3] if a.table == "all" else [int(a.table)]
     for n in tables:
         ctx = RenderContext(meta["data"], meta["preset"], meta["epoch_policy"], meta.get("pooling", "pooled"),
                             tuple(meta["seeds"]), meta.get("not_runnable", {}))
-        paths = render_with_tests(load_table_spec(n), pred, out, ctx, n_boot=a.n_boot)
+        spec = with_added_methods(load_table_spec(n), meta.get("added_methods", []))
+        paths = render_with_tests(spec, pred, Path(a.to) if a.to else out, ctx, n_boot=a.n_boot)
         print(f"table {n}: " + ", ".join(str(p) for p in paths.values()))
     return 0
 

@@ -22,9 +22,10 @@ from benchmarks import __version__, tracking
 from benchmarks.atomic import atomic_write, atomic_write_json
 from benchmarks.data.errors import DataError
 from benchmarks.presets import PRESETS, get_preset
+from benchmarks.registry import get_method
 from benchmarks.render import RenderContext, fold_results, render_with_tests
-from benchmarks.runner import collect, execute, plan, table_cells
-from benchmarks.tablespec import list_tables, load_table_spec
+from benchmarks.runner import EXECUTORS, collect, execute, plan, table_cells
+from benchmarks.tablespec import list_tables, load_table_spec, with_added_methods
 from benchmarks.trainer import EPOCH_POLICIES
 from benchmarks.units import UnitStore
 
@@ -43,11 +44,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data-root", help="folder of the licensed releases (raw) or of the published files")
     p.add_argument("--methods", help="comma-separated globs over method names (e.g. 'mfvan,ststnet')")
     p.add_argument("--datasets", help="comma-separated globs over dataset names")
+    p.add_argument("--add-methods", metavar="NAME[VARIANT],...",
+                   help="registered methods to run as extra rows of every requested table (not in the paper)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     p.add_argument("--preset", choices=list(PRESETS), default="default")
     p.add_argument("--epochs", type=int, help="override every deep method's epoch count")
     p.add_argument("--epoch-policy", choices=EPOCH_POLICIES, default="last")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes for independent units")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes for independent work items (or local Dask workers, see --executor)")
+    p.add_argument("--executor", choices=EXECUTORS, default=None,
+                   help="local (default for --jobs 1), process (default for --jobs > 1) or dask")
+    p.add_argument("--address", help="Dask scheduler address for --executor dask (default: a local cluster)")
+    p.add_argument("--no-fold-batching", action="store_true",
+                   help="train a deep cell's LOSO folds one after another (default: all folds at once, batched)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--out", default="runs/latest", help="output folder (default runs/latest)")
     p.add_argument("--dry-run", action="store_true", help="print the grid and which units are done; run nothing")
@@ -64,7 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     t0 = time.time()
     out = Path(a.out)
-    specs = [load_table_spec(n) for n in a.tables]
+    added = _csv(a.add_methods) or []
+    try:
+        for m in added:
+            spec = get_method(m.partition("[")[0])
+            variant = m.partition("[")[2].rstrip("]")
+            if variant:
+                spec.config(variant)
+    except KeyError as e:
+        print(f"error: --add-methods: {e.args[0]}", file=sys.stderr)
+        return 2
+    specs = [with_added_methods(load_table_spec(n), added) for n in a.tables]
     triples = table_cells(specs, a.data, _csv(a.methods), _csv(a.datasets))
     if not triples:
         print(f"error: no cell of table(s) {a.tables} matches --data {a.data} --methods {a.methods} "
@@ -72,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     preset = get_preset(a.preset)
     try:
-        p = plan(triples, a.seed_list, preset, a.epoch_policy, a.data_root, a.epochs)
+        p = plan(triples, a.seed_list, preset, a.epoch_policy, a.data_root, a.epochs,
+                 fold_batching=not a.no_fold_batching)
     except (DataError, KeyError, ValueError) as e:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
@@ -87,20 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     print(_grid_text(p, store, a))
     if a.dry_run:
         return 0
-    bar = tqdm(total=len(p.units) - done, unit="unit", dynamic_ncols=True, disable=None)
-
-    def progress(unit, n_done, n_total, wall):
-        if wall is None and n_done < n_total:
-            bar.set_postfix_str(unit.label, refresh=True)
-        else:
-            bar.update(1)
-
-    failures = execute(p.units, store, a.data_root, a.jobs, a.device, progress, p.datasets)
-    bar.close()
+    progress = Progress(len(p.units) - done)
+    failures = execute(p.units, store, a.data_root, a.jobs, a.device, progress, p.datasets, a.executor, a.address)
+    progress.close()
     pred = collect(p.units, store)
     not_runnable = {"|".join(k): v for k, v in p.not_runnable.items()}
     meta = {"tables": a.tables, "data": a.data, "preset": a.preset, "epoch_policy": a.epoch_policy,
-            "pooling": "pooled", "seeds": a.seed_list, "epochs_override": a.epochs, "version": __version__,
+            "pooling": "pooled", "seeds": a.seed_list, "epochs_override": a.epochs, "added_methods": added,
+            "trainer": "sequential" if a.no_fold_batching else "fold-batched", "version": __version__,
             "not_runnable": not_runnable, "n_units": len(p.units), "n_failed": len(failures),
             "datasets": {n: {"manifest": d.manifest_hash(), "kind": d.kind, "root": d.root}
                          for n, d in p.datasets.items()},
@@ -139,6 +153,36 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"done: {len(p.units)} units ({done} reused) in {time.time() - t0:.0f} s; outputs in {out}")
     return 0
+
+
+class Progress:
+    """Units done, the current work item and an ETA: a tqdm bar on a terminal, else one line per finished
+    unit (logs and CI)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.t0, self.n = total, time.time(), 0
+        self.tty = sys.stderr.isatty()
+        self.bar = tqdm(total=total, unit="unit", dynamic_ncols=True) if self.tty and total else None
+        self.current = ""
+
+    def __call__(self, unit, n_done: int, n_total: int, wall: float | None) -> None:
+        if wall is None and n_done < n_total and n_done == self.n:  # a work item starts
+            self.current = unit.label
+            if self.bar is not None:
+                self.bar.set_postfix_str(self.current, refresh=True)
+            return
+        self.n = n_done
+        if self.bar is not None:
+            self.bar.update(1)
+            return
+        elapsed = time.time() - self.t0
+        eta = elapsed / n_done * (n_total - n_done) if n_done else float("nan")
+        print(f"[{n_done}/{n_total} units, {elapsed:.0f} s, ETA {eta:.0f} s] done: {unit.label}",
+              file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _grid_text(p, store: UnitStore, a) -> str:

@@ -11,6 +11,7 @@ processes), writes each finished unit atomically, never caches a failure, and co
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import time
 import traceback
@@ -28,7 +29,7 @@ from benchmarks.presets import Preset
 from benchmarks.registry import get_method, hyperparameters
 from benchmarks.splits import loso_splits
 from benchmarks.tablespec import TableSpec
-from benchmarks.units import Unit, UnitStore, code_version
+from benchmarks.units import FOLD_BATCHED, NO_TRAINER, SEQUENTIAL, Unit, UnitStore, code_version
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,9 @@ def _row_name(row) -> str:
 
 def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: Preset, epoch_policy: str,
          data_root: str | Path | None = None, epochs: int | None = None,
-         dataset_loader: Callable[[str], ClipDataset] | None = None) -> Plan:
+         dataset_loader: Callable[[str], ClipDataset] | None = None, fold_batching: bool = True) -> Plan:
+    """The units of ``triples`` x ``seeds`` under ``preset``; deep methods' units are trained fold-batched
+    (all folds of a cell in one batched computation) unless ``fold_batching`` is False."""
     p = Plan()
     loader = dataset_loader or (lambda name: load_dataset(name, data_root))
     for method, variant, dname in triples:
@@ -111,12 +114,13 @@ def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: 
         if preset.max_folds is not None:
             folds = folds[: preset.max_folds]
         policy = epoch_policy if spec.family == "deep" else evaluate.NO_EPOCHS
+        trainer = (FOLD_BATCHED if fold_batching else SEQUENTIAL) if spec.family == "deep" else NO_TRAINER
         config = _jsonable(hyperparameters(cfg))
         code = code_version(method)
         for seed in seeds:
             for f in folds:
                 p.units.append(Unit(method, variant, dname, ds.manifest_hash(), f.k, f.test_group, int(seed), policy,
-                                    config, overrides, code))
+                                    config, overrides, code, trainer))
     return p
 
 
@@ -132,68 +136,133 @@ def _jsonable(d: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ execution
+def work_items(units: Sequence[Unit]) -> list[list[Unit]]:
+    """Group units into work items: all units of a cell trained fold-batched form one item (one batched
+    computation); every other unit is an item of its own. Order follows ``units``."""
+    items: dict[tuple, list[Unit]] = {}
+    for u in units:
+        key = (u.cell, u.epoch_policy, u.code, json.dumps(u.config, sort_keys=True)) if u.trainer == FOLD_BATCHED \
+            else (u.key,)
+        items.setdefault(key, []).append(u)
+    return list(items.values())
+
+
+def run_units(units: Sequence[Unit], data_root: str | Path | None, device: str = "auto",
+              ds: ClipDataset | None = None) -> list[tuple[Unit, pd.DataFrame, float]]:
+    """Compute the units of one work item (folds of one cell) in one LOSO call; returns, per unit, its
+    prediction rows and its share of the wall seconds."""
+    t0 = time.perf_counter()
+    u0 = units[0]
+    ds = ds if ds is not None else load_dataset(u0.dataset, data_root)
+    if ds.manifest_hash() != u0.manifest:
+        raise RuntimeError(f"dataset {u0.dataset} changed since planning (manifest {ds.manifest_hash()} "
+                           f"!= {u0.manifest})")
+    policy = u0.epoch_policy if u0.epoch_policy != evaluate.NO_EPOCHS else "last"
+    df = evaluate.run_loso(u0.method, ds, variant=u0.variant or None, seed=u0.seed, overrides=u0.overrides,
+                           epoch_policy=policy, folds=[u.fold for u in units], device=device,
+                           fold_batching=u0.trainer == FOLD_BATCHED)
+    wall = (time.perf_counter() - t0) / len(units)
+    out = []
+    for u in units:
+        part = df.loc[df["fold"] == u.fold].reset_index(drop=True)
+        part["trainer"] = u.trainer
+        part["preset_overrides"] = repr(dict(sorted(u.overrides.items())))
+        part["code_version"] = u.code
+        part["unit_key"] = u.key
+        out.append((u, part, wall))
+    return out
+
+
 def run_unit(unit: Unit, data_root: str | Path | None, device: str = "auto",
              ds: ClipDataset | None = None) -> tuple[pd.DataFrame, float]:
     """Compute one unit (one fold); returns its prediction rows and wall seconds."""
-    t0 = time.perf_counter()
-    ds = ds if ds is not None else load_dataset(unit.dataset, data_root)
-    if ds.manifest_hash() != unit.manifest:
-        raise RuntimeError(f"dataset {unit.dataset} changed since planning (manifest {ds.manifest_hash()} "
-                           f"!= {unit.manifest})")
-    policy = unit.epoch_policy if unit.epoch_policy != evaluate.NO_EPOCHS else "last"
-    df = evaluate.run_loso(unit.method, ds, variant=unit.variant or None, seed=unit.seed,
-                           overrides=unit.overrides, epoch_policy=policy, folds=[unit.fold], device=device)
-    df["preset_overrides"] = repr(dict(sorted(unit.overrides.items())))
-    df["code_version"] = unit.code
-    df["unit_key"] = unit.key
-    return df, time.perf_counter() - t0
+    (_, df, wall), = run_units([unit], data_root, device, ds)
+    return df, wall
 
 
-def _worker(unit: Unit, data_root, device, store_root) -> tuple[str, float | None, str | None, str | None]:
-    # Runs in a worker process: computes and stores the unit; never touches MLflow.
+def compute_item(units: list[Unit], data_root, device: str, threads: int | None = None,
+                 ds: ClipDataset | None = None
+                 ) -> tuple[list[str], list[tuple[pd.DataFrame, float]] | None, str | None, str | None]:
+    """A work item in a worker process or on a cluster worker: (unit keys, per-unit (rows, wall) or None,
+    error, traceback). The driver stores the results, so workers need no shared file system; they never
+    touch MLflow. ``threads`` pins torch's intra-op threads of the worker; ``ds`` is the planned dataset
+    (its clip table; the frames it points to must be readable by the worker), else loaded by name."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     try:
-        df, wall = run_unit(unit, data_root, device)
-        UnitStore(store_root).save(unit, df, wall_s=wall, pid=os.getpid())
-        return unit.key, wall, None, None
+        rows = run_units(units, data_root, device, ds)
+        return [u.key for u in units], [(df, wall) for _, df, wall in rows], None, None
     except Exception as e:  # noqa: BLE001 - reported, not cached
-        return unit.key, None, f"{type(e).__name__}: {e}", traceback.format_exc()
+        return [u.key for u in units], None, f"{type(e).__name__}: {e}", traceback.format_exc()
+
+
+Progress = Callable[[Unit, int, int, float | None], None]
+EXECUTORS = ("local", "process", "dask")
 
 
 def execute(units: Sequence[Unit], store: UnitStore, data_root: str | Path | None = None, jobs: int = 1,
-            device: str = "auto", progress: Callable[[Unit, int, int, float | None], None] | None = None,
-            datasets: dict[str, ClipDataset] | None = None) -> list[Failure]:
-    """Run the units not yet in ``store``; returns the failures (the rest are stored)."""
+            device: str = "auto", progress: Progress | None = None,
+            datasets: dict[str, ClipDataset] | None = None, executor: str | None = None,
+            address: str | None = None) -> list[Failure]:
+    """Run the units not yet in ``store``; returns the failures (the rest are stored).
+
+    Work items (:func:`work_items`) run in this process (``executor="local"``, the default for
+    ``jobs <= 1``), in ``jobs`` worker processes (``"process"``, the default for ``jobs > 1``; one torch
+    thread per core share each), or on a Dask cluster (``"dask"``: the scheduler at ``address``, or a
+    local cluster of ``jobs`` single-threaded worker processes when ``address`` is None). Whatever the
+    executor, this process writes every finished unit to ``store`` as its result arrives.
+    ``progress(unit, n_done, n_total, wall)`` is called with ``wall=None`` when a work item starts in this
+    process, and once per finished or failed unit.
+    """
+    executor = executor or ("local" if jobs <= 1 else "process")
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     todo = [u for u in units if not store.is_done(u)]
+    items = work_items(todo)
+    by_key = {u.key: u for u in todo}
     failures: list[Failure] = []
     done = 0
-    if jobs <= 1:
-        for u in todo:
-            if progress:
-                progress(u, done, len(todo), None)
-            try:
-                df, wall = run_unit(u, data_root, device, (datasets or {}).get(u.dataset))
+
+    def finished(keys: list[str], results, err: str | None, trace: str | None) -> None:
+        nonlocal done
+        for i, key in enumerate(keys):
+            u, wall = by_key[key], None
+            if err is None:
+                df, wall = results[i]
                 store.save(u, df, wall_s=wall, pid=os.getpid())
-            except KeyboardInterrupt:
-                raise
-            except Exception as e:  # noqa: BLE001 - reported, not cached
-                wall = None
-                failures.append(Failure(u, f"{type(e).__name__}: {e}", traceback.format_exc()))
+            else:
+                failures.append(Failure(u, err, trace or ""))
             done += 1
             if progress:
                 progress(u, done, len(todo), wall)
-        return failures
-    by_key = {u.key: u for u in todo}
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        pending = {pool.submit(_worker, u, data_root, device, str(store.root)) for u in todo}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                key, wall, err, trace = fut.result()
-                if err is not None:
-                    failures.append(Failure(by_key[key], err, trace or ""))
-                done += 1
-                if progress:
-                    progress(by_key[key], done, len(todo), wall)
+
+    if executor == "local":
+        for item in items:
+            if progress:
+                progress(item[0], done, len(todo), None)
+            try:
+                rows = run_units(item, data_root, device, (datasets or {}).get(item[0].dataset))
+                finished([u.key for u in item], [(df, wall) for _, df, wall in rows], None, None)
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # noqa: BLE001 - reported, not cached
+                finished([u.key for u in item], None, f"{type(e).__name__}: {e}", traceback.format_exc())
+    elif executor == "process":
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            pending = {pool.submit(compute_item, item, data_root, device, threads,
+                                   (datasets or {}).get(item[0].dataset)) for item in items}
+            while pending:
+                ready, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in ready:
+                    finished(*fut.result())
+    else:
+        from benchmarks.cluster import dask_results
+
+        for result in dask_results(compute_item, items, data_root, device, address, jobs, datasets or {}):
+            finished(*result)
     return failures
 
 

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -47,7 +47,7 @@ UNITS = {"percent": 100.0, "fraction": 1.0}
 DATA_SOURCES = ("raw", "synthetic", "megc2019-public")
 SPLITS = ("loso",)
 POOLINGS = ("pooled", "fold-mean", "not stated")
-KINDS = ("handcrafted", "deep", "proposed", "ablation")
+KINDS = ("handcrafted", "deep", "proposed", "ablation")  # in spec files; "added" rows come from the CLI
 IMPLEMENTED, REPORTED_ONLY = "implemented", "reported only"
 DASHES = frozenset({"-", "\u2013", "\u2014"})
 
@@ -198,6 +198,23 @@ class TableSpec:
     @property
     def reported_only_rows(self) -> tuple[Row, ...]:
         return tuple(r for r in self.rows if not r.implemented)
+
+
+def with_added_methods(spec: TableSpec, methods: Sequence[str]) -> TableSpec:
+    """``spec`` with one row per added method (``name`` or ``name[variant]``) after the paper's rows:
+    implemented, not in the paper, no reported values. Lets a new method run under a table's protocol
+    beside the paper's rows (``benchmarks.run --add-methods``)."""
+    rows = list(spec.rows)
+    for m in methods:
+        name, _, variant = m.partition("[")
+        variant = variant.rstrip("]") or None
+        rid = f"added:{m}"
+        if any(r.id == rid for r in rows):
+            continue
+        cells = tuple(Cell(rid, c.id, None) for c in spec.columns)
+        rows.append(Row(rid, f"{m} (added)", "added", True, False, name, variant, None, "added by --add-methods",
+                        "not in the paper: no reported values", cells))
+    return replace(spec, rows=tuple(rows))
 
 
 # ------------------------------------------------------------------------------------------ loading

@@ -1,7 +1,7 @@
 """Units of work and their cache.
 
 A unit is one LOSO fold of one cell: (method, variant, resolved hyperparameters, dataset name and
-manifest hash, fold, seed, epoch policy, code version). Its key is the hash of those; its result (the
+manifest hash, fold, seed, epoch policy, code version, trainer). Its key is the hash of those; its result (the
 fold's prediction rows) is written atomically to ``<store>/<key[:2]>/<key>.parquet``, then a
 ``<key>.json`` done marker with its metadata. A unit counts as done only when both exist and the
 marker names the parquet's checksum, so a crash or Ctrl-C at any moment loses no finished unit and
@@ -64,9 +64,15 @@ def code_version(method: str) -> str:
     return h.hexdigest()[:12]
 
 
+SEQUENTIAL, FOLD_BATCHED, NO_TRAINER = "sequential", "fold-batched", "n/a"
+"""How a unit's model is trained: fold after fold, or all folds of its cell at once (``Unit.trainer``);
+the two agree up to floating-point rounding, so they are cached apart."""
+
+
 @dataclass(frozen=True)
 class Unit:
-    """One LOSO fold of a cell. ``config`` is the resolved hyperparameters (JSON-able dict)."""
+    """One LOSO fold of a cell. ``config`` is the resolved hyperparameters (JSON-able dict); ``trainer``
+    is :data:`SEQUENTIAL` or :data:`FOLD_BATCHED` for deep methods, :data:`NO_TRAINER` for handcrafted."""
 
     method: str
     variant: str
@@ -79,13 +85,14 @@ class Unit:
     config: dict = field(hash=False, compare=False)
     overrides: dict = field(default_factory=dict, hash=False, compare=False)
     code: str = ""
+    trainer: str = SEQUENTIAL
 
     @property
     def key(self) -> str:
         return stable_hash({"method": self.method, "variant": self.variant, "dataset": self.dataset,
                             "manifest": self.manifest, "fold": self.fold, "test_group": self.test_group,
                             "seed": self.seed, "epoch_policy": self.epoch_policy, "config": self.config,
-                            "code": self.code}, n=24)
+                            "code": self.code, "trainer": self.trainer}, n=24)
 
     @property
     def cell(self) -> tuple[str, str, str, int]:

@@ -201,7 +201,7 @@ SPEC = register_method(MethodSpec(
     pre_fit=fold_pre_fit,
     config_note=config_note,
     variants=VARIANT_OVERRIDES,
-    citation=("H. Pan, H. Hu, J. Zhou, Y. Wang, Y. Wei, L. Fan, L. Gao, S. Lin. Multi-scale fusion visual "
+    citation=("H. Pan, H. Yang, L. Xie, Z. Wang. Multi-scale fusion visual "
               "attention network for facial micro-expression recognition. Front. Neurosci. 17:1216181 (2023). "
               "doi:10.3389/fnins.2023.1216181"),
     paper="Multi-scale fusion visual attention network for facial micro-expression recognition",
