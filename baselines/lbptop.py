@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 import numpy as np
@@ -187,6 +188,18 @@ def u2_labels(bits: np.ndarray) -> np.ndarray:
     return np.where(changes > 2, p * (p - 1) + 2, label).astype(np.int64)
 
 
+_LUT_MAX_POINTS = 16  # 2**16 labels: a 512 KiB table; above this the codes are mapped by u2_labels directly
+
+
+@cache
+def u2_table(points: int) -> np.ndarray:
+    """u2 label of every basic code ``0..2**points-1`` (bit p = neighbour p), read-only int64 (a lookup table)."""
+    codes = np.arange(2**points, dtype=np.int64)
+    table = u2_labels((codes[None, :] >> np.arange(points)[:, None]) & 1)
+    table.flags.writeable = False
+    return table
+
+
 def _validate_volume(volume: np.ndarray, config: LBPTOPConfig) -> np.ndarray:
     vol = np.asarray(volume)
     if vol.ndim != 3:
@@ -223,8 +236,11 @@ def _sample(vol: np.ndarray, offset: np.ndarray, plane: Plane, lo: tuple[int, ..
     floor_off = [int(math.floor(offset[a])) for a in range(3)]
     ceil_off = [int(math.ceil(offset[a])) for a in range(3)]
 
-    def frac(axis: int) -> np.ndarray:
-        # fractional part of the absolute position, as skimage computes it (r + rp - floor(r + rp))
+    def frac(axis: int) -> np.ndarray | None:
+        # fractional part of the absolute position, as skimage computes it (r + rp - floor(r + rp)); None when
+        # the offset is an integer: the fraction is then exactly 0 and (1 - 0) * a + 0 * b == a, so skip it
+        if floor_off[axis] == ceil_off[axis]:
+            return None
         pos = np.arange(lo[axis], hi[axis], dtype=np.float64) + offset[axis]
         shape = [1, 1, 1]
         shape[axis] = -1
@@ -235,10 +251,13 @@ def _sample(vol: np.ndarray, offset: np.ndarray, plane: Plane, lo: tuple[int, ..
         shift[ra], shift[ca] = r_off, c_off
         return view((shift[0], shift[1], shift[2]))
 
+    def row(r_off: int) -> np.ndarray:  # interpolate along columns first, as skimage
+        left = corner(r_off, floor_off[ca])
+        return left if dc is None else (1 - dc) * left + dc * corner(r_off, ceil_off[ca])
+
     dr, dc = frac(ra), frac(ca)
-    top = (1 - dc) * corner(floor_off[ra], floor_off[ca]) + dc * corner(floor_off[ra], ceil_off[ca])
-    bottom = (1 - dc) * corner(ceil_off[ra], floor_off[ca]) + dc * corner(ceil_off[ra], ceil_off[ca])
-    return (1 - dr) * top + dr * bottom
+    top = row(floor_off[ra])
+    return top if dr is None else (1 - dr) * top + dr * row(ceil_off[ra])
 
 
 def centre_box(shape: tuple[int, int, int], config: LBPTOPConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -256,19 +275,26 @@ def lbp_top_codes(volume: np.ndarray, config: LBPTOPConfig = MEGC_CONFIG) -> dic
     """
     vol = _validate_volume(volume, config)
     lo, hi = centre_box(vol.shape, config)
+    return {plane: plane_codes(vol, plane, config, lo, hi) for plane in PLANES}
+
+
+def plane_codes(vol: np.ndarray, plane: Plane, config: LBPTOPConfig, lo: tuple[int, ...],
+                hi: tuple[int, ...]) -> np.ndarray:
+    """Labels on one ``plane`` of every centre voxel in the box ``[lo, hi)`` of a float64 volume (unchecked).
+
+    Every neighbour of a centre in the box must lie inside ``vol``; :func:`lbp_top_codes` validates the volume
+    and passes :func:`centre_box`. On ``"xy"`` a single image is ``vol = image[None]`` with ``lo = (0, b, b)``.
+    """
     centre = vol[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-    out: dict[str, np.ndarray] = {}
-    for plane in PLANES:
-        offsets = neighbour_offsets(plane, config)
-        bits = np.empty((len(offsets),) + centre.shape, dtype=bool)
-        for p, off in enumerate(offsets):
-            bits[p] = _sample(vol, off, plane, lo, hi, config.interpolation) >= centre
-        if config.mapping == "u2":
-            out[plane] = u2_labels(bits)
-        else:
-            weights = (1 << np.arange(len(offsets), dtype=np.int64)).reshape((-1, 1, 1, 1))
-            out[plane] = (bits.astype(np.int64) * weights).sum(axis=0)
-    return out
+    offsets = neighbour_offsets(plane, config)
+    code = np.zeros(centre.shape, dtype=np.int64)  # basic code: sum of 2**p over the set bits
+    for p, off in enumerate(offsets):
+        code |= (_sample(vol, off, plane, lo, hi, config.interpolation) >= centre).astype(np.int64) << p
+    if config.mapping == "none":
+        return code
+    if len(offsets) <= _LUT_MAX_POINTS:
+        return u2_table(len(offsets))[code]
+    return u2_labels((code[None] >> np.arange(len(offsets)).reshape(-1, 1, 1, 1)) & 1)
 
 
 def _block_index(length: int, n_blocks: int) -> np.ndarray:

@@ -164,7 +164,7 @@ def _reference_feature(vol: np.ndarray, cfg: LBPTOPConfig) -> tuple[dict[str, np
     return codes, np.concatenate(hist)
 
 
-@pytest.mark.parametrize("p", [8, 4])
+@pytest.mark.parametrize("p", [8, 4, 17])  # 17: above the u2 lookup table (P <= 16)
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
 def test_matches_per_pixel_reference_with_unequal_radii(p: int, interpolation: str) -> None:
     cfg = LBPTOPConfig(radius_x=1.0, radius_y=2.0, radius_t=3.0, points_xy=p, points_xt=p, points_yt=p,
