@@ -24,7 +24,7 @@ from benchmarks.data.errors import DataError
 from benchmarks.presets import PRESETS, get_preset
 from benchmarks.registry import get_method
 from benchmarks.render import RenderContext, fold_results, render_with_tests
-from benchmarks.runner import EXECUTORS, collect, execute, plan, table_cells
+from benchmarks.runner import EXECUTORS, collect, execute, plan, prepare_views, table_cells
 from benchmarks.tablespec import list_tables, load_table_spec, with_added_methods
 from benchmarks.trainer import EPOCH_POLICIES
 from benchmarks.units import UnitStore
@@ -34,6 +34,15 @@ DATA_SOURCES = ("synthetic", "megc2019-public", "raw")
 
 def _csv(s: str | None) -> list[str] | None:
     return [x.strip() for x in s.split(",") if x.strip()] if s else None
+
+
+def default_jobs() -> int:
+    """One worker process per CPU core (at most 8) on a CPU machine; one process when CUDA is present."""
+    import os
+
+    import torch
+
+    return 1 if torch.cuda.is_available() else max(1, min(8, os.cpu_count() or 1))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -50,8 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--preset", choices=list(PRESETS), default="default")
     p.add_argument("--epochs", type=int, help="override every deep method's epoch count")
     p.add_argument("--epoch-policy", choices=EPOCH_POLICIES, default="last")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="worker processes for independent work items (or local Dask workers, see --executor)")
+    p.add_argument("--jobs", type=int, default=default_jobs(),
+                   help="worker processes for independent work items, or local Dask workers (default: the "
+                        "number of CPU cores, at most 8, without CUDA; 1 with CUDA)")
     p.add_argument("--executor", choices=EXECUTORS, default=None,
                    help="local (default for --jobs 1), process (default for --jobs > 1) or dask")
     p.add_argument("--address", help="Dask scheduler address for --executor dask (default: a local cluster)")
@@ -107,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     print(_grid_text(p, store, a))
     if a.dry_run:
         return 0
+    if a.jobs > 1 and a.executor != "dask" and done < len(p.units):
+        t_views = time.time()
+        n_views = prepare_views(p, a.jobs)
+        if n_views:
+            print(f"views: computed {n_views} missing clip views in {time.time() - t_views:.0f} s "
+                  f"({a.jobs} processes)", file=sys.stderr)
     progress = Progress(len(p.units) - done)
     failures = execute(p.units, store, a.data_root, a.jobs, a.device, progress, p.datasets, a.executor, a.address)
     progress.close()
@@ -138,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
 
         figure_paths = confusion_figures(pred, {n: list(d.classes) for n, d in p.datasets.items()}, out / "figures")
         print(f"figures: {len(figure_paths)} confusion matrices in {out / 'figures'}")
+        attention = mfvan_attention_figures(p, a, out / "figures")
+        figure_paths += attention
+        print(f"figures: {len(attention)} MFVAN attention maps (fold 0 retrained per figure) in {out / 'figures'}")
     if not a.no_mlflow:
         run_id = tracking.log_sweep(out, meta, pred, res, table_paths, figure_paths,
                                     n_classes={n: d.n_classes for n, d in p.datasets.items()},
@@ -153,6 +172,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"done: {len(p.units)} units ({done} reused) in {time.time() - t0:.0f} s; outputs in {out}")
     return 0
+
+
+FIGURE_VARIANTS = ("global+s123", "global+s123+ri", "full")  # three scales, as the paper's Figure 6
+
+
+def mfvan_attention_figures(p, a, out: Path) -> list[Path]:
+    """Attention maps of the MFVAN cells with all three scales, one figure per (variant, dataset)."""
+    from benchmarks.attention_maps import attention_figures
+
+    cells = {(u.dataset, u.variant): u.overrides for u in p.units
+             if u.method == "mfvan" and u.variant in FIGURE_VARIANTS and u.seed == a.seed_list[0]}
+    paths: list[Path] = []
+    for (dname, variant), overrides in sorted(cells.items()):
+        paths += attention_figures(p.datasets[dname], [variant], out, seed=a.seed_list[0], overrides=overrides,
+                                   epoch_policy=a.epoch_policy, device=a.device)
+    return paths
 
 
 class Progress:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import multiprocessing
 import os
 import time
 import traceback
@@ -25,6 +26,7 @@ import pandas as pd
 from benchmarks import evaluate
 from benchmarks.data.clips import ClipDataset
 from benchmarks.data.registry import load_dataset
+from benchmarks.data.views import ViewSpec, cache_path, get_view
 from benchmarks.presets import Preset
 from benchmarks.registry import get_method, hyperparameters
 from benchmarks.splits import loso_splits
@@ -48,6 +50,7 @@ class Plan:
     not_runnable: dict[tuple[str, str, str], str] = field(default_factory=dict)   # (method, variant, dataset)
     notes: dict[tuple[str, str, str], str] = field(default_factory=dict)          # protocol notes per cell
     datasets: dict[str, ClipDataset] = field(default_factory=dict)
+    views: dict[str, set[tuple[int, ViewSpec]]] = field(default_factory=dict)   # dataset -> (clip row, view)
 
     def cells(self) -> list[Cell]:
         return sorted({Cell(u.method, u.variant, u.dataset, u.seed) for u in self.units},
@@ -105,10 +108,13 @@ def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: 
             overrides["epochs"] = int(epochs)
         cfg = evaluate.method_config(spec, ds, variant or None, overrides, None)
         try:
-            _, note, _ = evaluate.resolve_views(spec, cfg, ds)
+            views, note, preferred = evaluate.resolve_views(spec, cfg, ds)
         except evaluate.NotRunnable as e:
             p.not_runnable[(method, variant, dname)] = e.reason
             continue
+        needed = p.views.setdefault(dname, set())
+        for i in range(len(ds.clips)):
+            needed.update((i, v) for v in (spec.input_views(cfg, ds, i) if preferred else views))
         p.notes[(method, variant, dname)] = note
         folds = loso_splits(ds.groups())
         if preset.max_folds is not None:
@@ -122,6 +128,27 @@ def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: 
                 p.units.append(Unit(method, variant, dname, ds.manifest_hash(), f.k, f.test_group, int(seed), policy,
                                     config, overrides, code, trainer))
     return p
+
+
+def _compute_views(ds: ClipDataset, todo: list[tuple[int, ViewSpec]]) -> int:
+    for i, v in todo:
+        get_view(ds, i, v)
+    return len(todo)
+
+
+def prepare_views(p: Plan, jobs: int, chunk: int = 16) -> int:
+    """Compute, over ``jobs`` worker processes, the clip views that the plan's units read and the view cache
+    lacks (e.g. TV-L1 flow on a first run), so that the units only read them; returns how many."""
+    tasks = [(ds, [(i, v) for i, v in sorted(needed, key=lambda t: (t[0], str(t[1])))
+                   if not cache_path(ds, i, v).exists()])
+             for ds, needed in ((p.datasets[d], n) for d, n in p.views.items())]
+    chunks = [(ds, todo[k:k + chunk]) for ds, todo in tasks for k in range(0, len(todo), chunk)]
+    if not chunks:
+        return 0
+    if jobs <= 1:
+        return sum(_compute_views(ds, todo) for ds, todo in chunks)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN) as pool:
+        return sum(pool.map(_compute_views, *zip(*chunks)))
 
 
 def _jsonable(d: dict) -> dict:
@@ -199,6 +226,7 @@ def compute_item(units: list[Unit], data_root, device: str, threads: int | None 
 
 
 Progress = Callable[[Unit, int, int, float | None], None]
+_SPAWN = multiprocessing.get_context("spawn")  # fresh workers: no forked OpenMP/CUDA state
 EXECUTORS = ("local", "process", "dask")
 
 
@@ -251,7 +279,7 @@ def execute(units: Sequence[Unit], store: UnitStore, data_root: str | Path | Non
                 finished([u.key for u in item], None, f"{type(e).__name__}: {e}", traceback.format_exc())
     elif executor == "process":
         threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN) as pool:
             pending = {pool.submit(compute_item, item, data_root, device, threads,
                                    (datasets or {}).get(item[0].dataset)) for item in items}
             while pending:

@@ -68,3 +68,14 @@ def test_dask_failure_is_reported_and_not_cached(tiny, tmp_path):
     failures = execute(p.units, store, datasets={"tiny": broken}, executor="dask", jobs=1)
     assert len(failures) == 4 and "changed since planning" in failures[0].error
     assert not list(store.root.rglob("*.json"))
+
+
+def test_prepare_views_fills_the_cache_once(tiny):
+    from benchmarks.data.views import cache_path
+    from benchmarks.runner import prepare_views
+
+    p = _plan(tiny)
+    assert {v.name for _, v in p.views["tiny"]} == {"flow_uvs"} and len(p.views["tiny"]) == len(tiny.clips)
+    assert prepare_views(p, jobs=2) == len(tiny.clips)
+    assert all(cache_path(tiny, i, v).exists() for i, v in p.views["tiny"])
+    assert prepare_views(p, jobs=2) == 0  # nothing left to compute

@@ -43,8 +43,9 @@ size or smaller. Anything else raises :class:`ViewUnavailable`, naming the datas
 Cache: each computed view is saved as ``<root>/<view name>/<key[:2]>/<key>.npz`` with
 :func:`benchmarks.atomic.atomic_save_npz` (atomic, checksummed). ``<root>`` is the ``cache_dir``
 argument, else the folder set by :func:`set_cache_dir`, else ``benchmarks.paths.cache_dir()/"views"``
-(``$MER_CACHE_DIR`` or ``~/.cache/mer-bench``, outside the source tree). The key hashes the dataset
-name, the clip identity (source dataset, subject, clip), the frame storage (path, size and mtime),
+(``$MER_CACHE_DIR`` or ``~/.cache/mer-bench``, outside the source tree). The key hashes the clip
+identity (source dataset, subject, clip; not the name of the dataset that lists it, so a composite reuses
+its sources' views), the frame storage (path, size and mtime),
 onset/apex/offset, the stored file when one is read, the view name, its canonical parameters,
 :data:`VIEW_CODE_VERSION`, the OpenCV version and, for flow-based views, the TV-L1 parameters.
 An unreadable or corrupt entry is detected by its checksum, recomputed and overwritten.
@@ -206,8 +207,7 @@ def cache_key(ds: ClipDataset, i: int, spec: ViewSpec) -> str:
     params = spec.canonical()
     r = _row(ds, i)
     source = _source(ds, i, spec.name, params)
-    payload = {
-        "dataset": ds.name,
+    payload = {  # no dataset name: a clip shared by several datasets (a composite) is computed once
         "clip": [str(r["dataset"]), str(r["subject"]), str(r["clip"])],
         "frames": str(r["frames"]),
         "key_frames": [int(r["onset"]), int(r["apex"]), int(r["offset"])],
