@@ -5,7 +5,8 @@
 
 The sweep is the table runner's (:mod:`benchmarks.runner`): one cached unit per LOSO fold under
 ``<out>/units`` (a rerun reuses finished units; a failing unit is reported and not cached), deep methods
-fold-batched unless ``--no-fold-batching``. Writes ``<out>/predictions.parquet`` and ``<out>/summary.csv``:
+fold-batched where that pays (CUDA; ``--fold-batching`` / ``--no-fold-batching`` force it). Writes
+``<out>/predictions.parquet`` and ``<out>/summary.csv``:
 UF1/UAR (pooled over all folds, MEGC convention; also per source) for the 3-class composites and accuracy /
 macro-F1 for the per-dataset presets, the summed unit wall times, the epochs trained and the published
 MEGC2019-composite numbers. A method that cannot run on a source is listed as not runnable, with the reason.
@@ -70,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epoch-policy", default="last", choices=("last", "val", "oracle"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=default_jobs())
-    ap.add_argument("--no-fold-batching", action="store_true")
+    batching = ap.add_mutually_exclusive_group()
+    batching.add_argument("--fold-batching", dest="fold_batching", action="store_true", default=None)
+    batching.add_argument("--no-fold-batching", dest="fold_batching", action="store_false")
     ap.add_argument("--out", type=Path, default=Path("runs/baselines"))
     args = ap.parse_args(argv)
     t0 = time.time()
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown method(s) {unknown}; known: {', '.join(list_methods())}")
     triples = [(m, "", d) for d in args.datasets for m in args.methods]
     p = plan(triples, [args.seed], get_preset(args.preset), args.epoch_policy, epochs=args.epochs,
-             fold_batching=not args.no_fold_batching)
+             fold_batching=args.fold_batching)
     store = UnitStore(args.out / "units")
     if args.jobs > 1:
         prepare_views(p, args.jobs)

@@ -10,7 +10,8 @@ instead of failing).
   ``paths.cache_dir()/"features"`` keyed by the views' cache keys, the method and its feature
   hyperparameters, and in memory for the process), then the method's classifier (``baselines.svm``:
   scaler + linear SVM) is fitted on each training fold and predicts its test subject.
-- Deep methods: the stacked views -> ``spec.inputs`` -> :func:`benchmarks.trainer.train_fold` per fold with
+- Deep methods: the stacked views -> ``spec.inputs`` -> :func:`benchmarks.trainer.train_fold` per fold (or,
+  ``fold_batching=True``, every selected fold at once: :func:`benchmarks.batched_trainer.train_folds_batched`) with
   the method's training settings (epochs, batch size, lr, optimizer, weight decay of its config;
   ``epochs=`` overrides for quick runs). The unit of work is ``(method, variant, hyperparameters,
   dataset name + manifest hash, seed)``; fold ``k`` (the index in the full LOSO list, so a subset of folds
@@ -36,6 +37,7 @@ import pandas as pd
 
 from benchmarks import paths
 from benchmarks.atomic import atomic_save_npz, load_npz_checked, stable_hash
+from benchmarks.batched_trainer import train_folds_batched
 from benchmarks.data.clips import ClipDataset
 from benchmarks.data.registry import load_dataset
 from benchmarks.data.views import ViewSpec, cache_key, get_view, unavailable_reason, view_array
@@ -192,6 +194,12 @@ def _run_deep(spec, cfg, ds, folds, views, variant, seed, epoch_policy, device,
     groups = ds.groups()
     tcfg = train_config(cfg, epoch_policy, device)
     key = unit_key(spec, variant, cfg, ds, seed)
+    if fold_batching and len(folds) > 1:
+        hooks = [spec.pre_fit(cfg, x, f) if spec.pre_fit is not None else None for f in folds]
+        seeds = [derive_seed(key, f.k) for f in folds]
+        results = train_folds_batched(lambda: spec.build(cfg), x, y, folds, tcfg, seeds, groups=groups,
+                                      n_classes=ds.n_classes, pre_fit_hooks=hooks)
+        return [(f, r.y_pred.astype(np.int64), int(r.chosen_epoch)) for f, r in zip(folds, results, strict=True)]
     out = []
     for f in folds:
         tr, te = f.train_idx, f.test_idx
@@ -221,8 +229,12 @@ def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None =
     ``folds``: None (all subjects), an int (the first n folds in sorted subject order) or fold indices /
     test groups; every clip of the selected folds appears exactly once. ``epochs`` overrides a deep
     method's epoch count. Raises :class:`NotRunnable` when the data source cannot provide the inputs.
-    ``fold_batching``: train a deep method's selected folds at once (one batched computation) instead of
-    fold after fold; the predictions agree up to floating-point rounding.
+    ``fold_batching``: train a deep method's selected folds at once, as one batched computation
+    (:func:`benchmarks.batched_trainer.train_folds_batched`; a single fold trains sequentially) instead of fold
+    after fold (:func:`benchmarks.trainer.train_fold`, the reference); the predictions agree up to
+    floating-point rounding. The library default is the sequential reference (bitwise reproducible per fold,
+    whatever other folds are selected); the table runner (``benchmarks.run``) trains fold-batched unless
+    ``--no-fold-batching``.
     ``df.attrs`` holds the config, the wall time and the number of folds.
     """
     t0 = time.perf_counter()

@@ -27,7 +27,7 @@ from benchmarks.render import RenderContext, fold_results, render_with_tests
 from benchmarks.runner import EXECUTORS, collect, execute, plan, prepare_views, table_cells
 from benchmarks.tablespec import list_tables, load_table_spec, with_added_methods
 from benchmarks.trainer import EPOCH_POLICIES
-from benchmarks.units import UnitStore
+from benchmarks.units import NO_TRAINER, UnitStore
 
 DATA_SOURCES = ("synthetic", "megc2019-public", "raw")
 
@@ -65,8 +65,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--executor", choices=EXECUTORS, default=None,
                    help="local (default for --jobs 1), process (default for --jobs > 1) or dask")
     p.add_argument("--address", help="Dask scheduler address for --executor dask (default: a local cluster)")
-    p.add_argument("--no-fold-batching", action="store_true",
-                   help="train a deep cell's LOSO folds one after another (default: all folds at once, batched)")
+    batching = p.add_mutually_exclusive_group()
+    batching.add_argument("--fold-batching", dest="fold_batching", action="store_true", default=None,
+                          help="train a deep cell's pending LOSO folds at once, batched (default where it pays: "
+                               "with CUDA)")
+    batching.add_argument("--no-fold-batching", dest="fold_batching", action="store_false",
+                          help="train a deep cell's LOSO folds one after another (default on a CPU)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--out", default="runs/latest", help="output folder (default runs/latest)")
     p.add_argument("--dry-run", action="store_true", help="print the grid and which units are done; run nothing")
@@ -102,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     preset = get_preset(a.preset)
     try:
         p = plan(triples, a.seed_list, preset, a.epoch_policy, a.data_root, a.epochs,
-                 fold_batching=not a.no_fold_batching)
+                 fold_batching=a.fold_batching)
     except (DataError, KeyError, ValueError) as e:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     not_runnable = {"|".join(k): v for k, v in p.not_runnable.items()}
     meta = {"tables": a.tables, "data": a.data, "preset": a.preset, "epoch_policy": a.epoch_policy,
             "pooling": "pooled", "seeds": a.seed_list, "epochs_override": a.epochs, "added_methods": added,
-            "trainer": "sequential" if a.no_fold_batching else "fold-batched", "version": __version__,
+            "trainer": sorted({u.trainer for u in p.units} - {NO_TRAINER}), "version": __version__,
             "not_runnable": not_runnable, "n_units": len(p.units), "n_failed": len(failures),
             "datasets": {n: {"manifest": d.manifest_hash(), "kind": d.kind, "root": d.root}
                          for n, d in p.datasets.items()},

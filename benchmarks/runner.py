@@ -93,9 +93,12 @@ def _row_name(row) -> str:
 
 def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: Preset, epoch_policy: str,
          data_root: str | Path | None = None, epochs: int | None = None,
-         dataset_loader: Callable[[str], ClipDataset] | None = None, fold_batching: bool = True) -> Plan:
-    """The units of ``triples`` x ``seeds`` under ``preset``; deep methods' units are trained fold-batched
-    (all folds of a cell in one batched computation) unless ``fold_batching`` is False."""
+         dataset_loader: Callable[[str], ClipDataset] | None = None, fold_batching: bool | None = None) -> Plan:
+    """The units of ``triples`` x ``seeds`` under ``preset``. Deep methods' units are trained fold-batched (all
+    pending folds of a cell in one work item, one batched computation) when ``fold_batching`` is True, fold
+    after fold when False; None (auto) batches where it pays: when CUDA is present (:func:`batching_pays`)."""
+    if fold_batching is None:
+        fold_batching = batching_pays()
     p = Plan()
     loader = dataset_loader or (lambda name: load_dataset(name, data_root))
     for method, variant, dname in triples:
@@ -128,6 +131,15 @@ def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: 
                 p.units.append(Unit(method, variant, dname, ds.manifest_hash(), f.k, f.test_group, int(seed), policy,
                                     config, overrides, code, trainer))
     return p
+
+
+def batching_pays() -> bool:
+    """Whether fold batching is the faster trainer here: on CUDA (launch-bound steps) yes; on the CPU no
+    (``python -m benchmarks.bench_folds``: 1.00x STSTNet, 1.20x OFF-ApexNet, 0.97x MFVAN on 2 cores, and
+    per-fold work items keep every worker process busy and every finished fold cached)."""
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _compute_views(ds: ClipDataset, todo: list[tuple[int, ViewSpec]]) -> int:

@@ -130,12 +130,16 @@ class ScaleEncoder(nn.Module):
         x = self.embed(feat)
         h, rows = self.encode(x)
         weights = self.patch_weights(rows)
+        keep_given = keep
         if keep is None:
             keep = weights.detach() >= theta
         elif keep.shape != weights.shape or keep.dtype != torch.bool:
             raise ValueError(f"ScaleEncoder: keep must be a bool tensor of shape {tuple(weights.shape)}, "
                              f"got {keep.dtype} {tuple(keep.shape)}")
-        if not bool(keep.all()):
+        # Pass 2 runs whenever a patch may be masked. With every patch kept it equals pass 1 exactly (no logit
+        # is filled), so it is skipped only when that is known without reading values (theta <= 0, no override):
+        # no data-dependent branch, which keeps the encoder usable under torch.func.vmap (fold-batched training).
+        if not (theta <= 0 and keep_given is None):
             key_mask = torch.cat([keep.new_ones(keep.shape[0], 1), keep], dim=1)
             h, _ = self.encode(x, key_mask)
         return ScaleOutput(cls=self.norm(h[:, 0]), weights=weights, keep=keep)

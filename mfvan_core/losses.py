@@ -39,17 +39,25 @@ def focal_loss(logits: Tensor, target: Tensor, alpha: Tensor | Sequence[float] |
         raise ValueError(f"focal_loss: target must be int64 of shape ({logits.shape[0]},), "
                          f"got {target.dtype} {tuple(target.shape)}")
     n_classes = logits.shape[1]
-    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= n_classes):
+    if target.numel() and is_concrete(target) and (int(target.min()) < 0 or int(target.max()) >= n_classes):
         raise ValueError(f"focal_loss: target labels must lie in [0, {n_classes - 1}], "
                          f"got {int(target.min())}..{int(target.max())}")
     log_pt = F.log_softmax(logits, dim=-1).gather(1, target[:, None])[:, 0]
     loss = -((1.0 - log_pt.exp()) ** gamma) * log_pt
     if alpha is not None:
-        alpha = torch.as_tensor(alpha, dtype=logits.dtype, device=logits.device)
+        alpha = (alpha.to(logits.dtype) if isinstance(alpha, Tensor)
+                 else torch.as_tensor(alpha, dtype=logits.dtype, device=logits.device))
         if alpha.shape != (n_classes,):
             raise ValueError(f"focal_loss: alpha needs {n_classes} per-class weights, got {tuple(alpha.shape)}")
         loss = alpha[target] * loss
     return loss.mean()
+
+
+def is_concrete(t: Tensor) -> bool:
+    """False for a tensor traced by a ``torch.func`` transform (e.g. ``vmap``): its values cannot be read in
+    Python there, so value checks (``int(t.min())``) are skipped; shapes are still checked."""
+    wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
+    return not (wrapped is not None and wrapped(t))
 
 
 def mask_loss(weights: Tensor, theta: float, mode: str = "as_printed") -> Tensor:
@@ -90,18 +98,20 @@ def inverse_frequency_alpha(labels: Sequence[int] | Tensor, num_classes: int) ->
     return tuple(float(a) for a in alpha)
 
 
-def mfvan_loss(outputs: Mapping[str, object], batch: Mapping[str, Tensor], config: MFVANConfig) -> dict[str, Tensor]:
+def mfvan_loss(outputs: Mapping[str, object], batch: Mapping[str, Tensor], config: MFVANConfig,
+               focal_alpha: Tensor | Sequence[float] | None = None) -> dict[str, Tensor]:
     """L_all (eq. 9) = L_remove + L_class_global + sum_i L_class_scale,i + L_mask, each term reported.
 
     ``batch``: ``label`` (B,) int64, and ``onset`` (B, C, H, W) when RI is on. ``outputs``: the dict of
     ``MFVAN.forward`` (called with the onset when RI is on, so the teacher output is there).
     Keys: ``all``, ``class_global``, ``class_scale{i}`` per scale, ``mask`` (scales only), and with RI
-    ``remove``, ``teacher``, ``student``, ``student_onset``, ``student_soft``.
+    ``remove``, ``teacher``, ``student``, ``student_onset``, ``student_soft``. ``focal_alpha``, when given,
+    replaces ``config.focal_alpha`` (e.g. per-fold weights held in a buffer).
     """
     if "label" not in batch:
         raise ValueError("mfvan_loss: batch has no 'label'")
     labels = batch["label"]
-    alpha = config.focal_alpha
+    alpha = config.focal_alpha if focal_alpha is None else focal_alpha
     terms: dict[str, Tensor] = {"class_global": focal_loss(outputs["logits"], labels, alpha, config.focal_gamma)}
     total = terms["class_global"]
     scale_logits: Mapping[int, Tensor] = outputs["scale_logits"]  # type: ignore[assignment]

@@ -22,7 +22,7 @@ from .backbone import GlobalCNN
 from .config import MFVANConfig
 from .heads import FusionHead, ScaleHead
 from .identity import IdentityRemoval, identity_removed_change, pretrain_loss, remove_loss
-from .losses import mfvan_loss
+from .losses import is_concrete, mfvan_loss
 
 
 class MFVAN(nn.Module):
@@ -62,8 +62,9 @@ class MFVAN(nn.Module):
             raise ValueError(f"MFVAN: {name} must be a float tensor, got {x.dtype}")
 
     def _layout(self, x: Tensor) -> Tensor:
-        """NHWC when ``config.channels_last`` (same values; faster oneDNN convolutions on CPU)."""
-        return x.contiguous(memory_format=torch.channels_last) if self.config.channels_last else x
+        """NHWC when ``config.channels_last`` (same values; faster oneDNN convolutions on CPU). A tensor traced
+        by ``torch.func.vmap`` (fold-batched training) keeps its layout: vmap cannot query memory formats."""
+        return x.contiguous(memory_format=torch.channels_last) if self.config.channels_last and is_concrete(x) else x
 
     def forward(self, apex: Tensor, onset: Tensor | None = None, return_attention: bool = False,
                 keep_masks: Mapping[int, Tensor] | None = None) -> dict[str, object]:
@@ -119,9 +120,11 @@ class MFVAN(nn.Module):
             out["keep_grid"] = {i: k.reshape(b, s, s) for i, k in keeps.items()}
         return out
 
-    def loss(self, outputs: Mapping[str, object], batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """L_all (eq. 9) and each of its terms; see ``mfvan_core.losses.mfvan_loss``."""
-        return mfvan_loss(outputs, batch, self.config)
+    def loss(self, outputs: Mapping[str, object], batch: Mapping[str, Tensor],
+             focal_alpha: Tensor | None = None) -> dict[str, Tensor]:
+        """L_all (eq. 9) and each of its terms; see ``mfvan_core.losses.mfvan_loss`` (``focal_alpha`` replaces
+        ``config.focal_alpha`` when given)."""
+        return mfvan_loss(outputs, batch, self.config, focal_alpha)
 
     def pretrain_loss(self, frames: Tensor) -> Tensor:
         """L_pre (eq. 1): the teacher reconstructs video frames (stage 1, self-supervised)."""

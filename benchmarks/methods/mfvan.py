@@ -81,12 +81,16 @@ class MFVANFold(nn.Module):
     """``MFVAN`` with the trainer's interface: ``forward(apex, onset=None)`` and ``loss(outputs, y)``.
 
     The onset is passed to the network in training mode only (it is a loss target for RI); in eval mode
-    the prediction reads the apex alone.
+    the prediction reads the apex alone. The focal alpha of eq. 10 is also held in the (non-persistent)
+    buffer ``focal_alpha`` (ones for None: the same numbers), so that each fold of a fold-batched run
+    (:mod:`benchmarks.batched_trainer`) carries its own.
     """
 
     def __init__(self, config: MFVANConfig) -> None:
         super().__init__()
         self.net = MFVAN(config)
+        alpha = config.focal_alpha if config.focal_alpha is not None else (1.0,) * config.num_classes
+        self.register_buffer("focal_alpha", torch.tensor(alpha, dtype=torch.float32), persistent=False)
 
     def forward(self, apex: Tensor, onset: Tensor | None = None) -> dict[str, Any]:
         use_onset = self.training and self.net.config.use_ri
@@ -96,11 +100,14 @@ class MFVANFold(nn.Module):
 
     def loss(self, outputs: Mapping[str, Any], y: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         batch = {"label": y} if outputs.get("onset") is None else {"label": y, "onset": outputs["onset"]}
-        terms = self.net.loss(outputs, batch)
+        terms = self.net.loss(outputs, batch, focal_alpha=self.focal_alpha)
         return terms["all"], {k: v.detach() for k, v in terms.items() if k != "all"}
 
     def set_focal_alpha(self, alpha: tuple[float, ...] | None) -> None:
+        """Set eq. 10's per-class alpha (None = 1 for every class) in the config and the buffer."""
         self.net.config = dataclasses.replace(self.net.config, focal_alpha=alpha)
+        with torch.no_grad():
+            self.focal_alpha.copy_(torch.tensor(alpha if alpha is not None else (1.0,) * len(self.focal_alpha)))
 
 
 def build(cfg: MFVANRunConfig) -> MFVANFold:
