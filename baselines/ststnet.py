@@ -14,7 +14,12 @@ and the order ReLU before BatchNorm. This module uses the same attribute names, 
 shapes, so a ``state_dict`` saved by that script (its ``STSTNet_Weights/*.pth``) loads with
 ``load_state_dict(strict=True)``. Training settings of that script: Adam, lr 5e-5, batch 256, 800 epochs,
 cross-entropy, the model of the last epoch is evaluated (no early stopping, no best-epoch selection); the
-repository README: 28x28x3 inputs (u, v, strain) resized from onset/apex TV-L1 flow.
+repository README: 28x28x3 inputs (u, v, strain) resized from onset/apex TV-L1 flow. Two details of that
+script's data handling are settings here, because they change what the network learns: it feeds the
+``cv2.imread`` values of the min-max-scaled flow images unscaled, 0..255 (``input_scale=255``: with the
+conv biases initialised at the 1/sqrt(27) scale, inputs in 0..1 make the bias a different model), and its
+``DataLoader`` does not shuffle: every epoch sees the training images class folder by class folder, in
+the same order (``batch_order="by_label"``; ``"shuffle"`` is the usual seeded per-epoch permutation).
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class STSTNetConfig:
     batch_size: int = 256  # main.py: batch_size = 256
     epochs: int = 800  # main.py: epochs = 800
     weight_decay: float = 0.0  # main.py: torch.optim.Adam(model.parameters(), lr=learning_rate)
+    input_scale: float = 255.0  # main.py: torch.Tensor(cv2.imread(...)), no division: inputs 0..255
+    batch_order: str = "by_label"  # main.py: DataLoader(dataset_train, batch_size) without shuffle, files
+    # appended class folder by class folder (u_train/<expression>/...)
     select_epoch: str = "last"  # the weights of the last epoch are saved and evaluated
 
     def __post_init__(self) -> None:

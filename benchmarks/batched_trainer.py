@@ -82,6 +82,7 @@ from benchmarks.trainer import (
     balanced_class_weights,
     epoch_batches,
     fixed_class_f1,
+    fixed_order,
     focal_loss,
     init_model,
     policy_label,
@@ -311,6 +312,7 @@ class _Fold:
     y_test: np.ndarray | None = None
     hook: PreFit | None = None
     shuffle: torch.Generator | None = None
+    order: Tensor | None = None  # fixed sample order (TrainConfig.batch_order), None = shuffled per epoch
     history: list[float] = dataclasses.field(default_factory=list)
     parts: list[dict[str, float]] = dataclasses.field(default_factory=list)
     scores: dict[int, float] = dataclasses.field(default_factory=dict)
@@ -667,13 +669,15 @@ def _train_chunk(folds: list[_Fold], models: list[nn.Module], x: Any, y: Tensor,
     chunk = _Chunk(folds, models, y, config, n_classes, loss_fn, device, optimizer_impl)
     for f in folds:
         f.shuffle = seeded_generator(derive_seed(f.seed, "shuffle"))
+        f.order = fixed_order(config.batch_order, y[torch.from_numpy(f.fit_idx)])
     policy = config.epoch_policy
     epoch = 0
     for epoch in range(1, config.epochs + 1):
         active = [i for i, f in enumerate(folds) if not f.stopped]
         if not active:
             break
-        batches = {i: epoch_batches(folds[i].n_fit, config.batch_size, folds[i].shuffle) for i in active}
+        batches = {i: epoch_batches(folds[i].n_fit, config.batch_size, folds[i].shuffle, order=folds[i].order)
+                   for i in active}
         loss_sum = torch.zeros(len(folds), dtype=torch.float64, device=device)  # one sync per epoch
         parts_sum: dict[str, Tensor] = {}
         with clock("train steps"):

@@ -22,14 +22,17 @@ Prediction columns (:data:`PREDICTION_COLUMNS`): method, variant, dataset (the C
 (the clip's source dataset), subject, group, clip, fold, seed, y_true, y_pred, epoch_policy,
 chosen_epoch (-1 for handcrafted methods), data_source (raw/public/synthetic), views (the view specs
 used), protocol_note ("" when the method's own inputs and protocol were used; else the fallback's note and
-the spec's ``config_note``, joined by "; "), policy_label.
+the spec's ``config_note``, joined by "; "), policy_label, init_weights ("" = trained from scratch, else the
+weights file's name and checksum).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,9 +56,10 @@ FEATURE_CODE_VERSION = "1"
 NO_EPOCHS = "n/a"
 PREDICTION_COLUMNS = [
     "method", "variant", "dataset", "source", "subject", "group", "clip", "fold", "seed", "y_true", "y_pred",
-    "epoch_policy", "chosen_epoch", "data_source", "views", "protocol_note", "policy_label",
+    "epoch_policy", "chosen_epoch", "data_source", "views", "protocol_note", "policy_label", "init_weights",
 ]
 _TRAIN_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "weight_decay")
+_OPTIONAL_TRAIN_FIELDS = ("batch_order",)
 _MEMORY: dict[str, np.ndarray] = {}
 
 
@@ -174,11 +178,14 @@ def deep_inputs(spec: MethodSpec, cfg: Any, ds: ClipDataset, views: tuple[ViewSp
 
 
 def train_config(cfg: Any, epoch_policy: str, device: str = "auto") -> TrainConfig:
+    """The trainer's settings from a method config: its :data:`_TRAIN_FIELDS` (required) and
+    :data:`_OPTIONAL_TRAIN_FIELDS` (when the config has them)."""
     hp = hyperparameters(cfg)
     missing = [k for k in _TRAIN_FIELDS if k not in hp]
     if missing:
         raise ValueError(f"deep method config lacks training field(s) {missing}")
-    return TrainConfig(**{k: hp[k] for k in _TRAIN_FIELDS}, epoch_policy=epoch_policy, device=device)
+    optional = {k: hp[k] for k in _OPTIONAL_TRAIN_FIELDS if k in hp}
+    return TrainConfig(**{k: hp[k] for k in _TRAIN_FIELDS}, **optional, epoch_policy=epoch_policy, device=device)
 
 
 def unit_key(spec: MethodSpec, variant: str | None, cfg: Any, ds: ClipDataset, seed: int) -> dict[str, Any]:
@@ -187,8 +194,61 @@ def unit_key(spec: MethodSpec, variant: str | None, cfg: Any, ds: ClipDataset, s
             "dataset": ds.name, "manifest": ds.manifest_hash(), "seed": int(seed)}
 
 
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (identifies initial weights in unit keys and results)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def weights_label(path: str | Path | None) -> str:
+    """What prediction rows record about the initial weights: "" (from scratch) or ``name (sha256 …)``."""
+    return "" if not path else f"{Path(path).name} (sha256 {file_sha256(path)[:12]})"
+
+
+def load_weights(path: str | Path) -> dict[str, Any]:
+    """A state dict from a local file (``torch.save`` of ``state_dict()``, or a dict holding it under
+    ``"state_dict"``/``"model"``); nothing is ever downloaded. Tensors only (``weights_only=True``)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"init weights: no file {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file
+        raise ValueError(f"init weights: cannot read {path} as a torch state dict ({type(e).__name__}: {e})") from e
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise ValueError(f"init weights: {path} holds no state dict (parameter name -> tensor)")
+    return state
+
+
+def model_factory(spec: MethodSpec, cfg: Any, init_weights: str | Path | None = None) -> Any:
+    """``spec.build(cfg)``, then (``init_weights``) the file's weights loaded with ``strict=True``."""
+    if not init_weights:
+        return lambda: spec.build(cfg)
+    state = load_weights(init_weights)
+
+    def build():
+        model = spec.build(cfg)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise ValueError(f"init weights {init_weights} do not fit method {spec.name}: {e}") from None
+        return model
+
+    return build
+
+
 def _run_deep(spec, cfg, ds, folds, views, variant, seed, epoch_policy, device,
-              fold_batching: bool = False) -> list[tuple[Fold, np.ndarray, int]]:
+              fold_batching: bool = False, init_weights: str | Path | None = None
+              ) -> list[tuple[Fold, np.ndarray, int]]:
+    factory = model_factory(spec, cfg, init_weights)
     x = deep_inputs(spec, cfg, ds, views)
     y = ds.labels()
     groups = ds.groups()
@@ -197,14 +257,14 @@ def _run_deep(spec, cfg, ds, folds, views, variant, seed, epoch_policy, device,
     if fold_batching and len(folds) > 1:
         hooks = [spec.pre_fit(cfg, x, f) if spec.pre_fit is not None else None for f in folds]
         seeds = [derive_seed(key, f.k) for f in folds]
-        results = train_folds_batched(lambda: spec.build(cfg), x, y, folds, tcfg, seeds, groups=groups,
+        results = train_folds_batched(factory, x, y, folds, tcfg, seeds, groups=groups,
                                       n_classes=ds.n_classes, pre_fit_hooks=hooks)
         return [(f, r.y_pred.astype(np.int64), int(r.chosen_epoch)) for f, r in zip(folds, results, strict=True)]
     out = []
     for f in folds:
         tr, te = f.train_idx, f.test_idx
         hook = spec.pre_fit(cfg, x, f) if spec.pre_fit is not None else None
-        result = train_fold(lambda: spec.build(cfg), _take(x, tr), y[tr], _take(x, te),
+        result = train_fold(factory, _take(x, tr), y[tr], _take(x, te),
                             y[te] if epoch_policy == "oracle" else None, tcfg, derive_seed(key, f.k),
                             groups_train=groups[tr], n_classes=ds.n_classes, pre_fit=hook)
         out.append((f, result.y_pred.astype(np.int64), int(result.chosen_epoch)))
@@ -223,7 +283,7 @@ def _take(x: Any, idx: np.ndarray) -> Any:
 def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None = None, seed: int = 0,
              overrides: Mapping[str, Any] | None = None, epoch_policy: str = "last", epochs: int | None = None,
              folds: int | Iterable[int | str] | None = None, root: Any = None, device: str = "auto",
-             fold_batching: bool = False) -> pd.DataFrame:
+             fold_batching: bool = False, init_weights: str | Path | None = None) -> pd.DataFrame:
     """Predictions of ``method_name`` under LOSO on ``dataset`` (a registered name or a ClipDataset).
 
     ``folds``: None (all subjects), an int (the first n folds in sorted subject order) or fold indices /
@@ -235,6 +295,8 @@ def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None =
     floating-point rounding. The library default is the sequential reference (bitwise reproducible per fold,
     whatever other folds are selected); the table runner (``benchmarks.run``) trains fold-batched unless
     ``--no-fold-batching``.
+    ``init_weights``: a local file of initial weights for a deep method's model (default: from scratch);
+    every prediction row names it and its checksum (``init_weights`` column).
     ``df.attrs`` holds the config, the wall time and the number of folds.
     """
     t0 = time.perf_counter()
@@ -245,11 +307,14 @@ def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None =
     cfg = method_config(spec, ds, variant, overrides, epochs)
     views, note, preferred = resolve_views(spec, cfg, ds)
     chosen = select_folds(loso_splits(ds.groups()), folds)
+    if init_weights and spec.family != "deep":
+        raise ValueError(f"init weights: method {spec.name} is {spec.family} (no model weights)")
     if spec.family == "handcrafted":
         results = _run_handcrafted(spec, cfg, ds, chosen, views, preferred)
         policy, label = NO_EPOCHS, "n/a (no training epochs)"
     else:
-        results = _run_deep(spec, cfg, ds, chosen, views, variant, seed, epoch_policy, device, fold_batching)
+        results = _run_deep(spec, cfg, ds, chosen, views, variant, seed, epoch_policy, device, fold_batching,
+                            init_weights)
         policy = epoch_policy
         label = policy_label(train_config(cfg, epoch_policy, "cpu"))
     label_views = views_label(spec.input_views(cfg) if preferred else views)
@@ -264,7 +329,7 @@ def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None =
             "group": c["group"].to_numpy(), "clip": c["clip"].to_numpy(), "fold": f.k, "seed": int(seed),
             "y_true": c["label"].to_numpy(dtype=np.int64), "y_pred": y_pred, "epoch_policy": policy,
             "chosen_epoch": chosen_epoch, "data_source": ds.kind, "views": label_views, "protocol_note": note,
-            "policy_label": label,
+            "policy_label": label, "init_weights": weights_label(init_weights),
         }))
     df = pd.concat(frames, ignore_index=True)[PREDICTION_COLUMNS]
     df.attrs.update({"config": hyperparameters(cfg), "wall_s": time.perf_counter() - t0, "n_folds": len(chosen),

@@ -147,6 +147,8 @@ _SHORT = {"smic": "SMIC", "casme2": "CASME II", "samm": "SAMM", "composite": "Co
 
 
 def footer(spec: TableSpec, ctx: RenderContext, pred: pd.DataFrame) -> list[str]:
+    if len(pred):
+        pred = pred[pred["method"].isin({r.method for r in spec.rows if r.implemented})]
     datasets = sorted({g.sources[ctx.data].dataset for g in spec.groups if ctx.data in g.sources})
     lines = [
         f"Data source: {ctx.data} ({', '.join(datasets) or 'none'}). Preset: {ctx.preset}. "
@@ -179,8 +181,11 @@ def training_lines(pred: pd.DataFrame, preset: str) -> list[str]:
     from benchmarks.presets import PRESETS
 
     trainers = sorted(set(pred["trainer"].astype(str)) - {"n/a"}) if "trainer" in pred else []
-    lines = ["Training: every model from scratch (no pretrained weights)"
-             + (f"; trainer: {', '.join(trainers)}." if trainers else ".")]
+    init = pred.loc[pred["init_weights"].astype(str) != "", ["method", "init_weights"]].drop_duplicates() \
+        if "init_weights" in pred else pd.DataFrame()
+    start = "every model from scratch (no pretrained weights)" if init.empty else (
+        "from scratch except " + "; ".join(f"{m} from {w}" for m, w in init.itertuples(index=False)))
+    lines = [f"Training: {start}" + (f"; trainer: {', '.join(trainers)}." if trainers else ".")]
     if "preset_overrides" not in pred:
         return lines
     reasons = PRESETS[preset].reasons if preset in PRESETS else {}

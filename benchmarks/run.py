@@ -71,6 +71,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                "with CUDA)")
     batching.add_argument("--no-fold-batching", dest="fold_batching", action="store_false",
                           help="train a deep cell's LOSO folds one after another (default on a CPU)")
+    p.add_argument("--init-weights", metavar="METHOD=PATH", action="append", default=[],
+                   help="start METHOD's models from the weights in local file PATH (default: every model from "
+                        "scratch; nothing is downloaded); repeatable")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--out", default="runs/latest", help="output folder (default runs/latest)")
     p.add_argument("--dry-run", action="store_true", help="print the grid and which units are done; run nothing")
@@ -98,6 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --add-methods: {e.args[0]}", file=sys.stderr)
         return 2
     specs = [with_added_methods(load_table_spec(n), added) for n in a.tables]
+    init_weights = {}
+    for item in a.init_weights:
+        method, sep, path = item.partition("=")
+        if not sep or not method or not path:
+            print(f"error: --init-weights {item!r}: expected METHOD=PATH", file=sys.stderr)
+            return 2
+        init_weights[method] = path
     triples = table_cells(specs, a.data, _csv(a.methods), _csv(a.datasets))
     if not triples:
         print(f"error: no cell of table(s) {a.tables} matches --data {a.data} --methods {a.methods} "
@@ -106,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     preset = get_preset(a.preset)
     try:
         p = plan(triples, a.seed_list, preset, a.epoch_policy, a.data_root, a.epochs,
-                 fold_batching=a.fold_batching)
+                 fold_batching=a.fold_batching, init_weights=init_weights)
     except (DataError, KeyError, ValueError) as e:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2

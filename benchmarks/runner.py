@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,10 +93,19 @@ def _row_name(row) -> str:
 
 def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: Preset, epoch_policy: str,
          data_root: str | Path | None = None, epochs: int | None = None,
-         dataset_loader: Callable[[str], ClipDataset] | None = None, fold_batching: bool | None = None) -> Plan:
+         dataset_loader: Callable[[str], ClipDataset] | None = None, fold_batching: bool | None = None,
+         init_weights: Mapping[str, str] | None = None) -> Plan:
     """The units of ``triples`` x ``seeds`` under ``preset``. Deep methods' units are trained fold-batched (all
     pending folds of a cell in one work item, one batched computation) when ``fold_batching`` is True, fold
-    after fold when False; None (auto) batches where it pays: when CUDA is present (:func:`batching_pays`)."""
+    after fold when False; None (auto) batches where it pays: when CUDA is present (:func:`batching_pays`).
+    ``init_weights``: method name -> a local weights file its models start from (default: from scratch)."""
+    weights: dict[str, tuple[str, str]] = {}  # method -> (sha256, path)
+    for m, path in (init_weights or {}).items():
+        if get_method(m).family != "deep":
+            raise ValueError(f"--init-weights {m}={path}: {m} is not a deep method (no model weights)")
+        if not Path(path).is_file():
+            raise ValueError(f"--init-weights {m}={path}: no such file")
+        weights[m] = (evaluate.file_sha256(path), str(Path(path).resolve()))
     if fold_batching is None:
         fold_batching = batching_pays()
     p = Plan()
@@ -129,7 +138,7 @@ def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: 
         for seed in seeds:
             for f in folds:
                 p.units.append(Unit(method, variant, dname, ds.manifest_hash(), f.k, f.test_group, int(seed), policy,
-                                    config, overrides, code, trainer))
+                                    config, overrides, code, trainer, *weights.get(method, ("", ""))))
     return p
 
 
@@ -199,7 +208,7 @@ def run_units(units: Sequence[Unit], data_root: str | Path | None, device: str =
     policy = u0.epoch_policy if u0.epoch_policy != evaluate.NO_EPOCHS else "last"
     df = evaluate.run_loso(u0.method, ds, variant=u0.variant or None, seed=u0.seed, overrides=u0.overrides,
                            epoch_policy=policy, folds=[u.fold for u in units], device=device,
-                           fold_batching=u0.trainer == FOLD_BATCHED)
+                           fold_batching=u0.trainer == FOLD_BATCHED, init_weights=u0.weights_path or None)
     wall = (time.perf_counter() - t0) / len(units)
     out = []
     for u in units:

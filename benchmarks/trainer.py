@@ -44,6 +44,7 @@ PreFit = Callable[[nn.Module, Any, torch.Tensor, int], None]
 OPTIMIZERS = ("adam", "sgd", "adamw")
 LOSSES = ("ce", "balanced_ce", "focal")
 EPOCH_POLICIES = ("last", "val", "oracle")
+BATCH_ORDERS = ("shuffle", "fixed", "by_label")
 ORACLE_LABEL = "oracle (test-set epoch selection; optimistic)"
 
 
@@ -57,7 +58,10 @@ class TrainConfig:
     used by ``sgd`` only. ``focal_alpha``: None, ``"balanced"`` (the class-balanced weights of
     :func:`balanced_class_weights`) or one weight per class. ``device``: "auto" (CUDA when available),
     "cpu" or "cuda[:i]". ``deterministic``: deterministic algorithms for the duration of each fold (see the
-    module docstring). The defaults are generic; each model passes the values of its paper.
+    module docstring). ``batch_order``: ``"shuffle"`` (a seeded permutation per epoch), ``"fixed"`` (the samples
+    in the order given, every epoch) or ``"by_label"`` (sorted by label, stably: a loader that lists one class
+    folder after another without shuffling, as some reference code does; no draw from the shuffle stream).
+    The defaults are generic; each model passes the values of its paper.
     """
 
     epochs: int = 100
@@ -76,6 +80,7 @@ class TrainConfig:
     eval_batch_size: int = 256
     device: str = "auto"
     deterministic: bool = True
+    batch_order: str = "shuffle"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "val_subjects", "eval_every", "eval_batch_size"):
@@ -88,7 +93,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
         if self.weight_decay < 0 or self.momentum < 0 or self.focal_gamma < 0:
             raise ValueError("TrainConfig.weight_decay, momentum and focal_gamma must be >= 0")
-        for name, allowed in (("optimizer", OPTIMIZERS), ("loss", LOSSES), ("epoch_policy", EPOCH_POLICIES)):
+        for name, allowed in (("optimizer", OPTIMIZERS), ("loss", LOSSES), ("epoch_policy", EPOCH_POLICIES),
+                              ("batch_order", BATCH_ORDERS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"TrainConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
         alpha = self.focal_alpha
@@ -281,19 +287,31 @@ def init_model(model_factory: Callable[[], nn.Module], seed: int) -> nn.Module:
 
 
 def epoch_batches(
-    n: int, batch_size: int, generator: torch.Generator, device: str | torch.device = "cpu"
+    n: int, batch_size: int, generator: torch.Generator, device: str | torch.device = "cpu",
+    order: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
     """One epoch's batches: ``torch.randperm(n, generator)`` cut into consecutive chunks of ``batch_size``.
 
     A trailing chunk of a single sample is merged into the previous chunk (BatchNorm cannot train on one
     sample). Draws exactly one permutation from ``generator`` (a CPU generator: the order does not depend on
-    ``device``, where the index chunks are placed).
+    ``device``, where the index chunks are placed), unless a fixed ``order`` of the ``n`` indices is given
+    (:func:`fixed_order`), which is cut instead and draws nothing.
     """
-    perm = torch.randperm(n, generator=generator).to(device)
+    perm = (torch.randperm(n, generator=generator) if order is None else order).to(device)
     chunks = list(torch.split(perm, batch_size))
     if len(chunks) > 1 and len(chunks[-1]) == 1:
         chunks[-2:] = [torch.cat(chunks[-2:])]
     return chunks
+
+
+def fixed_order(batch_order: str, y_fit: torch.Tensor | np.ndarray) -> torch.Tensor | None:
+    """The epochs' sample order for ``batch_order`` (None: shuffled per epoch), see :class:`TrainConfig`."""
+    if batch_order == "shuffle":
+        return None
+    y = torch.as_tensor(np.asarray(y_fit.cpu() if isinstance(y_fit, torch.Tensor) else y_fit))
+    if batch_order == "fixed":
+        return torch.arange(len(y))
+    return torch.sort(y, stable=True).indices
 
 
 def split_validation_groups(groups: Sequence, n_val: int, seed: int) -> tuple[np.ndarray, tuple]:
@@ -489,9 +507,10 @@ def train_fold(
     epoch = 0
     y_test_np = y_test.numpy() if config.epoch_policy == "oracle" else None
 
+    order = fixed_order(config.batch_order, y_fit)
     with _DeterministicScope(config.deterministic, device), forked_global_rng(derive_seed(seed, "dropout")):
         for epoch in range(1, config.epochs + 1):
-            batches = epoch_batches(n_fit, config.batch_size, shuffle, device)
+            batches = epoch_batches(n_fit, config.batch_size, shuffle, device, order)
             mean_loss, mean_parts = _fit_epoch(model, optimizer, x_fit, y_fit, batches, compute_loss)
             if not math.isfinite(mean_loss):
                 raise FloatingPointError(f"training loss is {mean_loss} at epoch {epoch} (seed {seed})")

@@ -86,13 +86,16 @@ class Unit:
     overrides: dict = field(default_factory=dict, hash=False, compare=False)
     code: str = ""
     trainer: str = SEQUENTIAL
+    weights: str = ""  # sha256 of the initial weights file ("" = from scratch); the path is not part of the key
+    weights_path: str = field(default="", hash=False, compare=False)
 
     @property
     def key(self) -> str:
         return stable_hash({"method": self.method, "variant": self.variant, "dataset": self.dataset,
                             "manifest": self.manifest, "fold": self.fold, "test_group": self.test_group,
                             "seed": self.seed, "epoch_policy": self.epoch_policy, "config": self.config,
-                            "code": self.code, "trainer": self.trainer}, n=24)
+                            "code": self.code, "trainer": self.trainer,
+                            **({"weights": self.weights} if self.weights else {})}, n=24)
 
     @property
     def cell(self) -> tuple[str, str, str, int]:

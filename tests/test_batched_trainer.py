@@ -151,6 +151,7 @@ def test_fold_dropout_draws_each_folds_sequential_masks(mode):
     ("last", "ce", {}),
     ("val", "balanced_ce", {"patience": 1}),
     ("oracle", "focal", {"focal_alpha": "balanced"}),
+    ("last", "ce", {"batch_order": "by_label"}),
 ])
 def test_ststnet_folds_match_the_sequential_trainer(policy, loss, extra):
     """STSTNet (BatchNorm, dropout) on six folds of different sizes: vmapped over all folds, and one fold at a

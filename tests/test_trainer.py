@@ -393,3 +393,18 @@ def test_train_loso_seeds_folds_from_unit_key():
     bad = [SimpleNamespace(train_idx=np.arange(10), test_idx=np.arange(9, 12))]
     with pytest.raises(ValueError, match="fold 0: train_idx and test_idx overlap"):
         train_loso(MLP, x, y, bad, cfg, unit_key="toy/mlp")
+
+
+def test_fixed_batch_orders_draw_nothing_and_repeat():
+    y = torch.tensor([2, 0, 1, 0, 2, 1, 0])
+    assert trainer.fixed_order("shuffle", y) is None
+    assert trainer.fixed_order("fixed", y).tolist() == list(range(7))
+    assert trainer.fixed_order("by_label", y).tolist() == [1, 3, 6, 2, 5, 0, 4]  # stable: class folder by folder
+    g = torch.Generator().manual_seed(3)
+    state = g.get_state()
+    first = trainer.epoch_batches(7, 3, g, order=trainer.fixed_order("by_label", y))
+    assert torch.equal(g.get_state(), state)  # no draw from the shuffle stream
+    assert [b.tolist() for b in first] == [[1, 3, 6], [2, 5, 0, 4]]  # trailing single sample merged
+    with pytest.raises(ValueError, match="batch_order"):
+        trainer.TrainConfig(batch_order="random")
+
