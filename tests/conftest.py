@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,35 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def annotations(shared_data: Path) -> Path:
     return shared_data / "annotations"
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread for a module (tiny models run fastest so, and do not oversubscribe a shared
+    CPU); restored afterwards. Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@contextmanager
+def synthetic_subset(tmp_path_factory, groups: Callable[[list[str]], list[str]], name: str = "synthetic-smic"):
+    """The clips of ``groups(sorted subject groups)`` of a synthetic set, views cached in a private folder
+    (restored on exit): for module-scoped dataset fixtures."""
+    from benchmarks import paths
+    from benchmarks.data import views
+    from benchmarks.data.registry import load_dataset
+
+    ds = load_dataset(name)
+    keep = groups(sorted(ds.clips["group"].unique()))
+    mp = pytest.MonkeyPatch()
+    mp.setenv(paths.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
+    views.set_cache_dir(None)
+    try:
+        yield ds.subset(ds.clips["group"].isin(keep).to_numpy())
+    finally:
+        mp.undo()
+        views.set_cache_dir(None)

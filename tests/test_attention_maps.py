@@ -7,11 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmarks import paths
 from benchmarks.attention_maps import attention_figures, attention_for, trained_fold_model
-from benchmarks.data import views as V
-from benchmarks.data.registry import load_dataset
 from benchmarks.evaluate import run_loso
+from tests.conftest import synthetic_subset
 
 TINY = {"img_size": 32, "patch_grid": 4, "embed_dim": 16, "num_heads": 2, "epochs": 2, "pretrain_epochs": 1,
         "ri_epochs": 1}
@@ -19,14 +17,8 @@ TINY = {"img_size": 32, "patch_grid": 4, "embed_dim": 16, "num_heads": 2, "epoch
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv(paths.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
-    V.set_cache_dir(None)
-    ds = load_dataset("synthetic-smic")
-    keep = sorted(ds.clips["group"].unique())[:3]
-    yield ds.subset(ds.clips["group"].isin(keep).to_numpy())
-    mp.undo()
-    V.set_cache_dir(None)
+    with synthetic_subset(tmp_path_factory, lambda groups: groups[:3]) as ds:
+        yield ds
 
 
 def test_retrained_fold_model_predicts_what_the_unit_stored(small):

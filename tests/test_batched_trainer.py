@@ -22,8 +22,6 @@ from torch.func import vmap
 
 from baselines.ststnet import STSTNet
 from benchmarks import batched_trainer as BT
-from benchmarks import paths
-from benchmarks.data import views as V
 from benchmarks.data.clips import ClipDataset
 from benchmarks.data.registry import load_dataset
 from benchmarks.evaluate import deep_inputs, method_config, resolve_views, run_loso, train_config, unit_key
@@ -31,6 +29,7 @@ from benchmarks.registry import get_method
 from benchmarks.seeding import derive_seed, forked_global_rng
 from benchmarks.splits import loso_splits
 from benchmarks.trainer import TrainConfig, make_optimizer, train_fold, train_loso
+from tests.conftest import synthetic_subset
 
 CPU = {"device": "cpu"}
 SIZES = (9, 12, 7, 10, 11, 17)  # subjects' clips: 66 samples; training folds 49..59, batches of 8 (49, 57: 8+1)
@@ -38,12 +37,7 @@ MFVAN_TINY = {"img_size": 32, "patch_grid": 4, "pretrain_epochs": 1, "ri_epochs"
 SUBJECTS = ("synthetic-smic/s1", "synthetic-smic/s12", "synthetic-smic/s14", "synthetic-smic/s4")  # 26 clips
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def flow_like(sizes=SIZES, seed=0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -192,12 +186,8 @@ def test_chunks_keep_the_callers_fold_order_and_numbers():
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> ClipDataset:
     """Four subjects of synthetic-smic (every class in each); views cached in a private folder."""
-    ds = load_dataset("synthetic-smic")
-    mp = pytest.MonkeyPatch()
-    mp.setenv(paths.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
-    V.set_cache_dir(None)
-    yield ds.subset(ds.clips["group"].isin(SUBJECTS).to_numpy())
-    mp.undo()
+    with synthetic_subset(tmp_path_factory, lambda groups: list(SUBJECTS)) as ds:
+        yield ds
 
 
 def test_mfvan_folds_match_the_sequential_trainer(small):

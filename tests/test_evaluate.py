@@ -5,11 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from sklearn.neighbors import NearestCentroid
 
-from benchmarks import paths
-from benchmarks.data import views as V
 from benchmarks.data.clips import CLIP_COLUMNS, ClipDataset, make_exclusions
 from benchmarks.data.registry import load_dataset
 from benchmarks.data.views import ViewSpec
@@ -17,28 +14,19 @@ from benchmarks.evaluate import PREDICTION_COLUMNS, NotRunnable, run_loso, selec
 from benchmarks.methods.dssn import dssn_inputs
 from benchmarks.registry import MethodSpec, register_method, unregister_method
 from benchmarks.splits import loso_splits
+from tests.conftest import synthetic_subset
 
 SUBJECTS = 2  # subjects of the synthetic SMIC-like set kept for the light tests
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> ClipDataset:
     """The first SUBJECTS subjects of synthetic-smic; views and features cached in a private folder."""
-    ds = load_dataset("synthetic-smic")
-    keep = sorted(ds.clips["group"].unique())[:SUBJECTS]
-    mp = pytest.MonkeyPatch()
-    mp.setenv(paths.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
-    V.set_cache_dir(None)
-    yield ds.subset(ds.clips["group"].isin(keep).to_numpy())
-    mp.undo()
+    with synthetic_subset(tmp_path_factory, lambda groups: groups[:SUBJECTS]) as ds:
+        yield ds
 
 
 def frameless(stored: dict | None = None) -> ClipDataset:

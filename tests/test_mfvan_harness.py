@@ -23,6 +23,7 @@ from benchmarks.registry import get_method
 from benchmarks.splits import loso_splits
 from benchmarks.trainer import TrainConfig, train_fold
 from mfvan_core import VARIANTS
+from tests.conftest import synthetic_subset
 
 TABLES = Path(__file__).resolve().parents[1] / "tables"
 SUBJECTS = ("synthetic-smic/s1", "synthetic-smic/s12", "synthetic-smic/s14", "synthetic-smic/s4")  # 26 clips
@@ -31,23 +32,14 @@ RI = [n for n, c in VARIANTS.items() if c.use_ri]
 NON_RI = [n for n, c in VARIANTS.items() if not c.use_ri]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> ClipDataset:
     """Four subjects of synthetic-smic (every class in each); views cached in a private folder."""
-    ds = load_dataset("synthetic-smic")
-    mp = pytest.MonkeyPatch()
-    mp.setenv(paths.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
-    V.set_cache_dir(None)
-    yield ds.subset(ds.clips["group"].isin(SUBJECTS).to_numpy())
-    mp.undo()
+    with synthetic_subset(tmp_path_factory, lambda groups: list(SUBJECTS)) as ds:
+        yield ds
 
 
 def _digest(a: np.ndarray) -> str:
