@@ -48,7 +48,7 @@ def trained_fold_model(ds: ClipDataset, variant: str, seed: int = 0, overrides: 
         if method_hook is not None:
             method_hook(model, x_fit, y_fit, pre_seed)
 
-    key = evaluate.unit_key(spec, variant, cfg, ds, seed)
+    key = evaluate.unit_key(spec, cfg, ds, seed)
     train_fold(lambda: spec.build(cfg), evaluate._take(x, tr), y[tr], evaluate._take(x, te),
                y[te] if epoch_policy == "oracle" else None, evaluate.train_config(cfg, epoch_policy, device),
                derive_seed(key, f.k), groups_train=groups[tr], n_classes=ds.n_classes, pre_fit=capture)

@@ -82,7 +82,7 @@ class Cell:
         self.y = np.array(self.ds.labels())
         self.groups = self.ds.groups()
         self.tcfg = train_config(self.cfg, "last", "cpu")
-        self.key = unit_key(self.spec, None, self.cfg, self.ds, 0)
+        self.key = unit_key(self.spec, self.cfg, self.ds, 0)
         folds = loso_splits(self.groups)
         self.folds = folds if n_folds is None else folds[:n_folds]
 

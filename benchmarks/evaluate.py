@@ -13,8 +13,8 @@ instead of failing).
 - Deep methods: the stacked views -> ``spec.inputs`` -> :func:`benchmarks.trainer.train_fold` per fold (or,
   ``fold_batching=True``, every selected fold at once: :func:`benchmarks.batched_trainer.train_folds_batched`) with
   the method's training settings (epochs, batch size, lr, optimizer, weight decay of its config;
-  ``epochs=`` overrides for quick runs). The unit of work is ``(method, variant, hyperparameters,
-  dataset name + manifest hash, seed)``; fold ``k`` (the index in the full LOSO list, so a subset of folds
+  ``epochs=`` overrides for quick runs). The unit of work is ``(method, hyperparameters, dataset name +
+  manifest hash, seed)`` (:func:`unit_key`); fold ``k`` (the index in the full LOSO list, so a subset of folds
   reproduces the same folds of a full run) is seeded ``derive_seed(unit_key, k)``, the contract of
   :func:`benchmarks.trainer.train_loso`.
 
@@ -188,10 +188,12 @@ def train_config(cfg: Any, epoch_policy: str, device: str = "auto") -> TrainConf
     return TrainConfig(**{k: hp[k] for k in _TRAIN_FIELDS}, **optional, epoch_policy=epoch_policy, device=device)
 
 
-def unit_key(spec: MethodSpec, variant: str | None, cfg: Any, ds: ClipDataset, seed: int) -> dict[str, Any]:
-    """The unit of work a deep run's seeds derive from."""
-    return {"method": spec.name, "variant": variant, "hyperparameters": hyperparameters(cfg),
-            "dataset": ds.name, "manifest": ds.manifest_hash(), "seed": int(seed)}
+def unit_key(spec: MethodSpec, cfg: Any, ds: ClipDataset, seed: int) -> dict[str, Any]:
+    """The unit of work a deep run's seeds derive from: method, resolved hyperparameters, dataset and seed.
+    Not the variant's name: two names of one configuration (MFVAN's ``full`` = ``global+s123+ri``) are one
+    computation."""
+    return {"method": spec.name, "hyperparameters": hyperparameters(cfg), "dataset": ds.name,
+            "manifest": ds.manifest_hash(), "seed": int(seed)}
 
 
 def file_sha256(path: str | Path) -> str:
@@ -253,7 +255,7 @@ def _run_deep(spec, cfg, ds, folds, views, variant, seed, epoch_policy, device,
     y = ds.labels()
     groups = ds.groups()
     tcfg = train_config(cfg, epoch_policy, device)
-    key = unit_key(spec, variant, cfg, ds, seed)
+    key = unit_key(spec, cfg, ds, seed)
     if fold_batching and len(folds) > 1:
         hooks = [spec.pre_fit(cfg, x, f) if spec.pre_fit is not None else None for f in folds]
         seeds = [derive_seed(key, f.k) for f in folds]

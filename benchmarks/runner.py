@@ -268,7 +268,7 @@ def execute(units: Sequence[Unit], store: UnitStore, data_root: str | Path | Non
     executor = executor or ("local" if jobs <= 1 else "process")
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
-    todo = [u for u in units if not store.is_done(u)]
+    todo = list({u.key: u for u in units if not store.is_done(u)}.values())  # one per computation
     items = work_items(todo)
     by_key = {u.key: u for u in todo}
     failures: list[Failure] = []
@@ -316,6 +316,7 @@ def execute(units: Sequence[Unit], store: UnitStore, data_root: str | Path | Non
 
 
 def collect(units: Sequence[Unit], store: UnitStore) -> pd.DataFrame:
-    """The stored predictions of ``units`` (those done), one frame."""
-    frames = [df for u in units if (df := store.load(u)) is not None]
+    """The stored predictions of ``units`` (those done), one frame, each labelled with its unit's variant
+    (units of one computation under two variant names share their stored rows)."""
+    frames = [df.assign(variant=u.variant) for u in units if (df := store.load(u)) is not None]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

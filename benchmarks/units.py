@@ -72,7 +72,9 @@ the two agree up to floating-point rounding, so they are cached apart."""
 @dataclass(frozen=True)
 class Unit:
     """One LOSO fold of a cell. ``config`` is the resolved hyperparameters (JSON-able dict); ``trainer``
-    is :data:`SEQUENTIAL` or :data:`FOLD_BATCHED` for deep methods, :data:`NO_TRAINER` for handcrafted."""
+    is :data:`SEQUENTIAL` or :data:`FOLD_BATCHED` for deep methods, :data:`NO_TRAINER` for handcrafted.
+    The key hashes what decides the computation, not the variant's name (two names of one configuration,
+    e.g. MFVAN's ``full`` and ``global+s123+ri``, share their units)."""
 
     method: str
     variant: str
@@ -91,7 +93,7 @@ class Unit:
 
     @property
     def key(self) -> str:
-        return stable_hash({"method": self.method, "variant": self.variant, "dataset": self.dataset,
+        return stable_hash({"method": self.method, "dataset": self.dataset,
                             "manifest": self.manifest, "fold": self.fold, "test_group": self.test_group,
                             "seed": self.seed, "epoch_policy": self.epoch_policy, "config": self.config,
                             "code": self.code, "trainer": self.trainer,

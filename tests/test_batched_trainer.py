@@ -198,7 +198,7 @@ def test_mfvan_folds_match_the_sequential_trainer(small):
     x = deep_inputs(spec, cfg, small, resolve_views(spec, cfg, small)[0])
     y, groups = small.labels(), small.groups()
     tcfg = train_config(cfg, "last", "cpu")
-    key = unit_key(spec, "global+s1+ri", cfg, small, 0)
+    key = unit_key(spec, cfg, small, 0)
     folds = loso_splits(groups)
     seq = [dataclasses.replace(  # what evaluate._run_deep runs per fold, labelled as train_loso labels it
         train_fold(lambda: spec.build(cfg), {k: v[f.train_idx] for k, v in x.items()}, y[f.train_idx],
@@ -298,7 +298,7 @@ def test_megc2019_public_folds_match(shared_data, method):
     y = np.array(ds.labels())
     folds = loso_splits(ds.groups())[:8]
     tcfg = train_config(cfg, "last", "cpu")
-    key = unit_key(spec, None, cfg, ds, 0)
+    key = unit_key(spec, cfg, ds, 0)
     seq = [train_fold(lambda: spec.build(cfg), x[f.train_idx], y[f.train_idx], x[f.test_idx], None, tcfg,
                       derive_seed(key, f.k), n_classes=3) for f in folds]
     bat = BT.train_folds_batched(lambda: spec.build(cfg), x, y, folds, tcfg, [derive_seed(key, f.k) for f in folds],

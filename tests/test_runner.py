@@ -153,3 +153,17 @@ def test_presets_name_real_methods_and_hyperparameters():
         for method, over in preset.overrides.items():
             spec = registry.get_method(method)
             assert set(over) <= set(registry.hyperparameters(spec.defaults)), (preset.name, method)
+
+
+def test_two_names_of_one_configuration_share_their_units(tmp_path):
+    ds = tiny_dataset(tmp_path)
+    preset = Preset("test", "test", overrides={"mfvan": {"img_size": 32, "patch_grid": 4}})
+    p = plan([("mfvan", "full", "tiny"), ("mfvan", "global+s123+ri", "tiny"), ("mfvan", "global+s123", "tiny")],
+             [0], preset, "last", dataset_loader=lambda name: ds)
+    by = {v: [u.key for u in p.units if u.variant == v] for v in ("full", "global+s123+ri", "global+s123")}
+    assert by["full"] == by["global+s123+ri"] and not set(by["full"]) & set(by["global+s123"])
+    store = UnitStore(tmp_path / "units")
+    full = next(u for u in p.units if u.variant == "full")
+    alias = next(u for u in p.units if u.variant == "global+s123+ri" and u.fold == full.fold)
+    store.save(full, pd.DataFrame({"variant": ["full"], "y_pred": [1]}))
+    assert collect([full, alias], store)["variant"].tolist() == ["full", "global+s123+ri"]
