@@ -31,7 +31,7 @@ from benchmarks.units import UnitStore
 GOLDEN = Path(__file__).resolve().parents[1] / "results" / "golden" / "check.json"
 CHECK_PRESET = Preset(
     "check", "drift check: small fixed sweep on synthetic-smic",
-    overrides={"ststnet": {"epochs": 40}, "off_apexnet": {"epochs": 5}})
+    overrides={"ststnet": {"epochs": 40}, "off_apexnet": {"epochs": 30}})
 CELLS = [("biwoof", "", "synthetic-smic"), ("ststnet", "", "synthetic-smic"),
          ("off_apexnet", "", "synthetic-smic")]
 SEEDS = (0,)
