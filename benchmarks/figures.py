@@ -30,6 +30,15 @@ import matplotlib.pyplot as plt  # noqa: E402  (after selecting the backend)
 from benchmarks import metrics as M  # noqa: E402
 
 DPI = 150
+
+
+def _save(fig, out_path: str | Path) -> Path:
+    """Lay out and write ``fig`` as PNG at ``out_path`` (parents created); returns the path."""
+    fig.tight_layout()
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=DPI)
+    return out_path
 SCALE_TITLES = {1: "scale 1 (image)", 2: "scale 2 (conv map 1)", 3: "scale 3 (conv map 2)"}
 
 
@@ -83,13 +92,9 @@ def draw_confusion(cm: np.ndarray, class_names: Sequence[str], title: str, out_p
         ax.set_ylabel("true")
         ax.set_title(title, fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        fig.tight_layout()
-        out_path = Path(out_path)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out_path, dpi=DPI)
+        return _save(fig, out_path)
     finally:
         plt.close(fig)
-    return out_path
 
 
 def confusion_figures(pred: pd.DataFrame, class_names: Mapping[str, Sequence[str]], out: str | Path) -> list[Path]:
@@ -182,10 +187,6 @@ def attention_figure(apex_images: np.ndarray, attention: Mapping[int, np.ndarray
         for ax in axes.ravel():
             ax.set_xticks([])
             ax.set_yticks([])
-        fig.tight_layout()
-        out_path = Path(out_path)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out_path, dpi=DPI)
+        return _save(fig, out_path)
     finally:
         plt.close(fig)
-    return out_path

@@ -244,11 +244,45 @@ def _tex_escape(s: str) -> str:
 
 
 def load_predictions(path: Path) -> pd.DataFrame:
-    """Stored predictions (parquet, or CSV as in the committed mini result set)."""
-    if path.suffix == ".csv":
+    """Stored predictions (parquet, or CSV / gzipped CSV as in the committed result sets)."""
+    if path.name.endswith((".csv", ".csv.gz")):
         return pd.read_csv(path, dtype={"variant": str, "subject": str, "clip": str, "group": str},
                            keep_default_na=False)
     return pd.read_parquet(path)
+
+
+def attach_labels(pred: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """``pred`` with ``y_true`` joined from the datasets named in ``meta`` (a result set stored without labels,
+    ``benchmarks.export --strip-labels``); each dataset's manifest must equal the one recorded at run time."""
+    from benchmarks.data.registry import load_dataset
+
+    parts = []
+    for name, part in pred.groupby("dataset", sort=False):
+        info = meta.get("datasets", {}).get(name, {})
+        try:
+            ds = load_dataset(name)
+        except Exception as e:  # noqa: BLE001  (any loader error: the data is not installed here)
+            raise ValueError(f"predictions of {name} were stored without labels and {name} cannot be loaded "
+                             f"here to join them ({e})") from e
+        if info.get("manifest") and ds.manifest_hash() != info["manifest"]:
+            raise ValueError(f"{name}: manifest {ds.manifest_hash()} differs from the run's {info['manifest']}; "
+                             "the labels may have changed")
+        labels = ds.clips[["group", "clip", "label"]].rename(columns={"label": "y_true"})
+        merged = part.merge(labels, on=["group", "clip"], how="left", validate="many_to_one")
+        if merged["y_true"].isna().any():
+            missing = merged.loc[merged["y_true"].isna(), ["group", "clip"]].iloc[0].tolist()
+            raise ValueError(f"{name}: clip {'/'.join(missing)} of the predictions is not in the dataset")
+        parts.append(merged.astype({"y_true": int}))
+    return pd.concat(parts, ignore_index=True)[[*pred.columns[:pred.columns.get_loc("y_pred")], "y_true",
+                                                *pred.columns[pred.columns.get_loc("y_pred"):]]]
+
+
+PREDICTION_FILES = ("predictions.parquet", "predictions.csv", "predictions.csv.gz")
+
+
+def find_predictions(folder: Path) -> Path | None:
+    """The stored predictions of a run or result-set folder (first of ``PREDICTION_FILES``), or None."""
+    return next((folder / n for n in PREDICTION_FILES if (folder / n).exists()), None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,13 +295,19 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     out = Path(a.out)
     meta_path = out / "run.json"
-    pred_path = next((p for p in (out / "predictions.parquet", out / "predictions.csv") if p.exists()), None)
+    pred_path = find_predictions(out)
     if pred_path is None or not meta_path.exists():
-        print(f"error: {out} has no predictions.parquet (or .csv) / run.json (run benchmarks.run first)",
+        print(f"error: {out} has no predictions.parquet (or .csv, .csv.gz) / run.json (run benchmarks.run first)",
               file=sys.stderr)
         return 2
     pred = load_predictions(pred_path)
     meta = json.loads(meta_path.read_text())
+    if "y_true" not in pred.columns:
+        try:
+            pred = attach_labels(pred, meta)
+        except ValueError as e:
+            print(f"error: {pred_path}: {e}", file=sys.stderr)
+            return 2
     tables = [1, 2, 3] if a.table == "all" else [int(a.table)]
     for n in tables:
         ctx = RenderContext(meta["data"], meta["preset"], meta["epoch_policy"], meta.get("pooling", "pooled"),

@@ -37,26 +37,47 @@ def _module_digest(name: str) -> str:
     return hashlib.sha256(src.encode()).hexdigest()
 
 
-@cache
-def code_version(method: str) -> str:
-    """Short hash of the source of every module that decides ``method``'s predictions.
+LIBRARY_PACKAGES = ("baselines", "mfvan_core")
+"""Packages of model and feature code (arrays in, no harness imports) that methods are built from."""
 
-    That is the method's registration module, its library modules (the package of its ``build``) and
-    the harness modules of evaluation, training, splits and views. Editing an unrelated method or
-    the renderer leaves cached units valid; editing any of these invalidates them.
-    """
+
+def _referenced_modules(name: str) -> set[str]:
+    """Names of the library modules that module ``name`` refers to by a module-level name (an imported
+    module, or a class / function / constant defined in one)."""
+    __import__(name)
+    refs = set()
+    for value in vars(sys.modules[name]).values():
+        ref = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+        if isinstance(ref, str) and ref.split(".")[0] in LIBRARY_PACKAGES:
+            refs.add(ref)
+    return refs
+
+
+def code_modules(method: str) -> set[str]:
+    """The modules whose source decides ``method``'s predictions: the harness modules of evaluation,
+    training, splits and views, the method's registration and build modules, and every library module they
+    reach through module-level names, transitively. Other methods, other library modules, the renderer, the
+    runner and the registry are not among them."""
     from benchmarks.registry import get_method
 
     spec = get_method(method)
-    mods = set(_HARNESS_MODULES)
     build_mod = getattr(spec.build, "__module__", None) or type(spec.build).__module__
-    pkg = build_mod.split(".")[0]
-    mods |= {m for m in list(sys.modules) if m == pkg or m.startswith(pkg + ".")}
-    mods |= {f"benchmarks.methods.{method.replace('-', '_')}"} & set(sys.modules)
-    mods |= {m for m in list(sys.modules) if m.startswith("benchmarks.methods.")
-             and getattr(sys.modules[m], "SPEC", None) is spec}
+    roots = {build_mod} | {m for m in list(sys.modules) if m.startswith("benchmarks.methods.")
+                           and getattr(sys.modules[m], "SPEC", None) is spec}
+    library, todo = set(), [*roots]
+    while todo:
+        for ref in _referenced_modules(todo.pop()) - library:
+            library.add(ref)
+            todo.append(ref)
+    return set(_HARNESS_MODULES) | roots | library
+
+
+@cache
+def code_version(method: str) -> str:
+    """Short hash of the source of ``code_modules(method)``: editing one of them invalidates the method's
+    cached units; editing an unrelated method, the renderer or the runner leaves them valid."""
     h = hashlib.sha256()
-    for m in sorted(mods):
+    for m in sorted(code_modules(method)):
         try:
             h.update(f"{m}:{_module_digest(m)};".encode())
         except (OSError, TypeError):  # a module without source (compiled extension)

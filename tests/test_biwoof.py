@@ -9,6 +9,7 @@ import pytest
 
 from baselines.biwoof import BiWOOFConfig, bi_woof, block_bounds, orientation_bins
 from baselines.svm import linear_svm
+from benchmarks.methods.biwoof import HarnessBiWOOFConfig, center_minmax
 
 CFG = BiWOOFConfig()  # 5 x 5 blocks, 8 bins
 
@@ -121,3 +122,28 @@ def test_linear_svm_pipeline_scales_inside_the_fit_and_separates_toy_data() -> N
     assert [n for n, _ in linear_svm(1.0, standardize=False).steps] == ["svc"]
     with pytest.raises(ValueError, match="C must be"):
         linear_svm(0.0)
+
+
+def test_center_minmax_recovers_the_features_of_the_signed_flow() -> None:
+    # A face where most pixels do not move; u and v share one range, so min-max scaling each to 0..1 is the
+    # same affine map for both and the median recovers the zero: Bi-WOOF (scale-invariant) sees the same flow.
+    rng = np.random.default_rng(0)
+    u, v = np.zeros((28, 28)), np.zeros((28, 28))
+    _flow_in_block(u, v, slice(0, 5), slice(0, 5), 135.0, 2.0)
+    _flow_in_block(u, v, slice(22, 28), slice(22, 28), -45.0, 2.0)
+    strain = rng.uniform(0.1, 1.0, (28, 28))
+    lo, hi = min(u.min(), v.min()), max(u.max(), v.max())
+    su, sv = (u - lo) / (hi - lo), (v - lo) / (hi - lo)
+    ref = bi_woof(u, v, strain, CFG)
+    centred = bi_woof(center_minmax(su), center_minmax(sv), strain, CFG)
+    np.testing.assert_allclose(centred, ref, atol=1e-12)
+    raw = bi_woof(center_minmax(su, "none"), center_minmax(sv, "none"), strain, CFG)
+    assert np.abs(raw - ref).max() > 0.1  # uncentred: every orientation in one quadrant
+    assert set(np.flatnonzero(raw.reshape(-1, 8).sum(0))) <= {4, 5, 6}  # 0..90 degrees, 90 opens bin 6
+
+
+def test_center_minmax_rejects_an_unknown_rule() -> None:
+    with pytest.raises(ValueError, match="zero must be one of"):
+        center_minmax(np.zeros((3, 3)), "mean")
+    with pytest.raises(ValueError, match="minmax_zero"):
+        HarnessBiWOOFConfig(minmax_zero="mean")

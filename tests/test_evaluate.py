@@ -58,8 +58,10 @@ def test_biwoof_on_public_megc_is_labelled_approximation(shared_data):
     ds = load_dataset("megc2019-public", shared_data / "megc2019")
     df = run_loso("biwoof", ds, folds=["casme2/sub01"], overrides={"svm_c": 1.0})  # C only changes speed here
     assert len(df) == (ds.clips["group"] == "casme2/sub01").sum() > 0
-    assert (df["protocol_note"] == "approximation (stored 28x28 min-max flow; the paper computes flow at "
-                                   "full resolution)").all()
+    from benchmarks.methods.biwoof import STORED_NOTE
+
+    assert STORED_NOTE.startswith("approximation (stored 28x28 flow, min-max scaled per clip")
+    assert (df["protocol_note"] == STORED_NOTE).all()
     assert (df["views"] == "flow_uvs(scale='minmax', size=28)").all()
     assert (df["data_source"] == "public").all() and (df["chosen_epoch"] == -1).all()
 

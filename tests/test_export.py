@@ -1,0 +1,54 @@
+"""Exporting a run folder as a committable result set keeps every prediction and renders the same tables."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmarks import export, render
+
+MINI = Path(__file__).resolve().parents[1] / "results" / "mini"
+
+
+def test_export_round_trips_predictions_and_tables(tmp_path):
+    assert export.main([str(MINI), str(tmp_path / "a"), "--n-boot", "200"]) == 0
+    got = render.load_predictions(tmp_path / "a" / "predictions.csv.gz")
+    ref = render.load_predictions(MINI / "predictions.csv")
+    keys = ["method", "variant", "dataset", "seed", "fold", "clip"]
+    pd.testing.assert_frame_equal(got, ref.sort_values(keys, kind="stable").reset_index(drop=True),
+                                  check_dtype=False)
+    for n in (1, 2, 3):  # the tables equal the committed renders of the same predictions
+        assert (tmp_path / "a" / f"table{n}.md").read_text() == (MINI / "expected" / f"table{n}.md").read_text()
+
+
+def test_export_is_byte_reproducible(tmp_path):
+    for d in ("a", "b"):
+        assert export.main([str(MINI), str(tmp_path / d), "--n-boot", "50"]) == 0
+    a, b = ((tmp_path / d / "predictions.csv.gz").read_bytes() for d in ("a", "b"))
+    assert a == b and gzip.decompress(a)
+
+
+def test_export_of_a_folder_without_predictions_is_an_error(tmp_path, capsys):
+    assert export.main([str(tmp_path), str(tmp_path / "x")]) == 2
+    assert "needs stored predictions" in capsys.readouterr().err
+
+
+def test_stripped_labels_are_joined_back_from_the_dataset(tmp_path):
+    assert export.main([str(MINI), str(tmp_path / "s"), "--n-boot", "200", "--strip-labels"]) == 0
+    stored = render.load_predictions(tmp_path / "s" / "predictions.csv.gz")
+    assert "y_true" not in stored.columns
+    for n in (1, 2, 3):  # rendered with the labels joined from the (synthetic) datasets
+        assert (tmp_path / "s" / f"table{n}.md").read_text() == (MINI / "expected" / f"table{n}.md").read_text()
+
+
+def test_joining_labels_checks_the_manifest(tmp_path):
+    pred = render.load_predictions(MINI / "predictions.csv").drop(columns=["y_true"])
+    meta = json.loads((MINI / "run.json").read_text())
+    name = pred["dataset"].iloc[0]
+    meta["datasets"][name]["manifest"] = "0" * 16
+    with pytest.raises(ValueError, match=f"{name}: manifest .* differs"):
+        render.attach_labels(pred, meta)
