@@ -23,8 +23,8 @@ def export(run_dir: Path, dest: Path, n_boot: int | None = None, strip_labels: b
     """Write ``dest/predictions.csv.gz`` (rows sorted; gzip without name or timestamp), ``dest/run.json`` and the
     run's tables; returns the table numbers rendered. ``strip_labels`` leaves the ground truth (``y_true``) out
     of the stored predictions, for data whose annotations may not be redistributed (the public composite's
-    labels live in ``../shared``): ``benchmarks.render`` joins them back from the dataset, checking its
-    manifest."""
+    labels live in ``../shared``): ``benchmarks.render`` joins them back from the dataset and checks them
+    against a digest recorded here."""
     pred_path, meta_path = render.find_predictions(run_dir), run_dir / "run.json"
     if pred_path is None or not meta_path.exists():
         raise FileNotFoundError(f"{run_dir}: needs stored predictions ({', '.join(render.PREDICTION_FILES)}) "
@@ -35,8 +35,9 @@ def export(run_dir: Path, dest: Path, n_boot: int | None = None, strip_labels: b
     meta = json.loads(meta_path.read_text())
     dest.mkdir(parents=True, exist_ok=True)
     if strip_labels:
+        meta["labels"] = {"stripped": "benchmarks.render joins y_true from each dataset and checks the digest",
+                          "sha256": {str(n): render.labels_digest(g) for n, g in pred.groupby("dataset")}}
         pred = pred.drop(columns=["y_true"])
-        meta["labels"] = "stripped: benchmarks.render joins y_true from each dataset (manifest checked)"
     atomic_write_bytes(dest / "predictions.csv.gz", gzip.compress(pred.to_csv(index=False).encode(), mtime=0))
     if strip_labels:
         atomic_write_json(dest / "run.json", meta)

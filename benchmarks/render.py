@@ -15,6 +15,7 @@ without training.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -251,30 +252,38 @@ def load_predictions(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+def labels_digest(pred: pd.DataFrame) -> str:
+    """SHA-256 of the (group, clip, y_true) triples of ``pred``'s distinct clips, in sorted order."""
+    rows = pred[["group", "clip", "y_true"]].drop_duplicates().astype(str).sort_values(["group", "clip"])
+    text = "\n".join(f"{g}/{c}:{y}" for g, c, y in rows.itertuples(index=False))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def attach_labels(pred: pd.DataFrame, meta: dict) -> pd.DataFrame:
-    """``pred`` with ``y_true`` joined from the datasets named in ``meta`` (a result set stored without labels,
-    ``benchmarks.export --strip-labels``); each dataset's manifest must equal the one recorded at run time."""
+    """``pred`` with ``y_true`` joined from the datasets it names (a result set stored without labels,
+    ``benchmarks.export --strip-labels``); the joined labels must hash to the digest recorded at export."""
     from benchmarks.data.registry import load_dataset
 
+    digests = (meta.get("labels") or {}).get("sha256", {})
     parts = []
     for name, part in pred.groupby("dataset", sort=False):
-        info = meta.get("datasets", {}).get(name, {})
         try:
             ds = load_dataset(name)
         except Exception as e:  # noqa: BLE001  (any loader error: the data is not installed here)
             raise ValueError(f"predictions of {name} were stored without labels and {name} cannot be loaded "
                              f"here to join them ({e})") from e
-        if info.get("manifest") and ds.manifest_hash() != info["manifest"]:
-            raise ValueError(f"{name}: manifest {ds.manifest_hash()} differs from the run's {info['manifest']}; "
-                             "the labels may have changed")
         labels = ds.clips[["group", "clip", "label"]].rename(columns={"label": "y_true"})
         merged = part.merge(labels, on=["group", "clip"], how="left", validate="many_to_one")
         if merged["y_true"].isna().any():
             missing = merged.loc[merged["y_true"].isna(), ["group", "clip"]].iloc[0].tolist()
             raise ValueError(f"{name}: clip {'/'.join(missing)} of the predictions is not in the dataset")
-        parts.append(merged.astype({"y_true": int}))
-    return pd.concat(parts, ignore_index=True)[[*pred.columns[:pred.columns.get_loc("y_pred")], "y_true",
-                                                *pred.columns[pred.columns.get_loc("y_pred"):]]]
+        merged = merged.astype({"y_true": int})
+        if name not in digests or labels_digest(merged) != digests[name]:
+            raise ValueError(f"{name}: the labels found here differ from those the predictions were scored "
+                             "with (digest mismatch or none recorded)")
+        parts.append(merged)
+    at = pred.columns.get_loc("y_pred")
+    return pd.concat(parts, ignore_index=True)[[*pred.columns[:at], "y_true", *pred.columns[at:]]]
 
 
 PREDICTION_FILES = ("predictions.parquet", "predictions.csv", "predictions.csv.gz")

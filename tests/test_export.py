@@ -45,10 +45,12 @@ def test_stripped_labels_are_joined_back_from_the_dataset(tmp_path):
         assert (tmp_path / "s" / f"table{n}.md").read_text() == (MINI / "expected" / f"table{n}.md").read_text()
 
 
-def test_joining_labels_checks_the_manifest(tmp_path):
-    pred = render.load_predictions(MINI / "predictions.csv").drop(columns=["y_true"])
-    meta = json.loads((MINI / "run.json").read_text())
+def test_joined_labels_must_match_the_recorded_digest(tmp_path):
+    assert export.main([str(MINI), str(tmp_path / "s"), "--n-boot", "50", "--strip-labels"]) == 0
+    pred = render.load_predictions(tmp_path / "s" / "predictions.csv.gz")
+    meta = json.loads((tmp_path / "s" / "run.json").read_text())
     name = pred["dataset"].iloc[0]
-    meta["datasets"][name]["manifest"] = "0" * 16
-    with pytest.raises(ValueError, match=f"{name}: manifest .* differs"):
+    assert len(render.attach_labels(pred, meta)) == len(pred)
+    meta["labels"]["sha256"][name] = "0" * 64  # as if the dataset's labels had changed since the export
+    with pytest.raises(ValueError, match=f"{name}: the labels found here differ"):
         render.attach_labels(pred, meta)
