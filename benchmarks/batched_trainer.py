@@ -76,15 +76,16 @@ from benchmarks.trainer import (
     _call,
     _DeterministicScope,
     _labels,
+    _leaves,
     _logits,
     _map,
     _n_samples,
-    balanced_class_weights,
     epoch_batches,
     fixed_class_f1,
     fixed_order,
     focal_loss,
     init_model,
+    loss_class_weights,
     policy_label,
     resolve_device,
     split_validation_groups,
@@ -357,14 +358,9 @@ def _loss_name(own_loss: bool, loss_fn: LossFn | None, config: TrainConfig) -> s
 
 
 def _class_weights(config: TrainConfig, y_fit: Tensor, n_classes: int) -> Tensor:
-    """The per-fold weight vector the configured loss reads (``make_loss``'s), ones when it reads none."""
-    if config.loss == "balanced_ce" or (config.loss == "focal" and config.focal_alpha == "balanced"):
-        return balanced_class_weights(y_fit, n_classes)
-    if config.loss == "focal" and config.focal_alpha is not None:
-        if len(config.focal_alpha) != n_classes:
-            raise ValueError(f"TrainConfig.focal_alpha has {len(config.focal_alpha)} weights for {n_classes} classes")
-        return torch.tensor(config.focal_alpha)
-    return torch.ones(n_classes)
+    """The per-fold weight vector the configured loss reads (``loss_class_weights``), ones when it reads none."""
+    weights = loss_class_weights(config, y_fit, n_classes)
+    return torch.ones(n_classes) if weights is None else weights
 
 
 class _Step(nn.Module):
@@ -462,14 +458,6 @@ def _writable(x: Any) -> Any:
 def _take(x: Any, idx: Tensor) -> Any:
     """The samples ``idx`` (any index shape) of every entry of ``x``."""
     return _map(x, lambda v: v[idx])
-
-
-def _leaves(x: Any) -> list[tuple[str, Tensor]]:
-    if isinstance(x, Tensor):
-        return [("", x)]
-    if isinstance(x, dict):
-        return list(x.items())
-    return [(str(i), v) for i, v in enumerate(x)]
 
 
 def _probe_chunk(model: nn.Module, x: Any, y: Tensor, n: int, config: TrainConfig, n_classes: int,

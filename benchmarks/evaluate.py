@@ -247,7 +247,7 @@ def model_factory(spec: MethodSpec, cfg: Any, init_weights: str | Path | None = 
     return build
 
 
-def _run_deep(spec, cfg, ds, folds, views, variant, seed, epoch_policy, device,
+def _run_deep(spec, cfg, ds, folds, views, seed, epoch_policy, device,
               fold_batching: bool = False, init_weights: str | Path | None = None
               ) -> list[tuple[Fold, np.ndarray, int]]:
     factory = model_factory(spec, cfg, init_weights)
@@ -295,8 +295,8 @@ def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None =
     (:func:`benchmarks.batched_trainer.train_folds_batched`; a single fold trains sequentially) instead of fold
     after fold (:func:`benchmarks.trainer.train_fold`, the reference); the predictions agree up to
     floating-point rounding. The library default is the sequential reference (bitwise reproducible per fold,
-    whatever other folds are selected); the table runner (``benchmarks.run``) trains fold-batched unless
-    ``--no-fold-batching``.
+    whatever other folds are selected); the table runner (``benchmarks.run``) trains fold-batched where that
+    pays (CUDA) unless told otherwise (``--fold-batching`` / ``--no-fold-batching``).
     ``init_weights``: a local file of initial weights for a deep method's model (default: from scratch);
     every prediction row names it and its checksum (``init_weights`` column).
     ``df.attrs`` holds the config, the wall time and the number of folds.
@@ -315,7 +315,7 @@ def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None =
         results = _run_handcrafted(spec, cfg, ds, chosen, views, preferred)
         policy, label = NO_EPOCHS, "n/a (no training epochs)"
     else:
-        results = _run_deep(spec, cfg, ds, chosen, views, variant, seed, epoch_policy, device, fold_batching,
+        results = _run_deep(spec, cfg, ds, chosen, views, seed, epoch_policy, device, fold_batching,
                             init_weights)
         policy = epoch_policy
         label = policy_label(train_config(cfg, epoch_policy, "cpu"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -39,10 +38,7 @@ def export(run_dir: Path, dest: Path, n_boot: int | None = None, strip_labels: b
                           "sha256": {str(n): render.labels_digest(g) for n, g in pred.groupby("dataset")}}
         pred = pred.drop(columns=["y_true"])
     atomic_write_bytes(dest / "predictions.csv.gz", gzip.compress(pred.to_csv(index=False).encode(), mtime=0))
-    if strip_labels:
-        atomic_write_json(dest / "run.json", meta)
-    else:
-        shutil.copyfile(meta_path, dest / "run.json")
+    atomic_write_json(dest / "run.json", meta)
     tables = [int(t) for t in meta["tables"]]
     for n in tables:
         args = ["--table", str(n), "--out", str(dest)] + ([] if n_boot is None else ["--n-boot", str(n_boot)])

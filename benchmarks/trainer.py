@@ -174,22 +174,27 @@ def focal_loss(
     return loss.mean()
 
 
+def loss_class_weights(config: TrainConfig, y_fit: torch.Tensor, n_classes: int) -> torch.Tensor | None:
+    """The per-class weights the configured loss reads (CPU tensor), or None: class-balanced weights of the
+    fitted labels for ``balanced_ce`` and ``focal_alpha="balanced"``, the given ``focal_alpha`` for focal."""
+    if config.loss == "balanced_ce" or (config.loss == "focal" and config.focal_alpha == "balanced"):
+        return balanced_class_weights(y_fit, n_classes)
+    if config.loss == "focal" and config.focal_alpha is not None:
+        if len(config.focal_alpha) != n_classes:
+            raise ValueError(f"TrainConfig.focal_alpha has {len(config.focal_alpha)} weights for {n_classes} classes")
+        return torch.tensor(config.focal_alpha)
+    return None
+
+
 def make_loss(config: TrainConfig, y_fit: torch.Tensor, n_classes: int) -> LossFn:
     """The configured loss; class weights come from the labels the model is fitted on (the training fold)."""
     if config.loss == "ce":
         return F.cross_entropy
-    weights = balanced_class_weights(y_fit, n_classes).to(y_fit.device)
+    weights = loss_class_weights(config, y_fit, n_classes)
+    weights = None if weights is None else weights.to(y_fit.device)
     if config.loss == "balanced_ce":
         return lambda logits, target: F.cross_entropy(logits, target, weight=weights)
-    if config.focal_alpha is None:
-        alpha = None
-    elif config.focal_alpha == "balanced":
-        alpha = weights
-    else:
-        if len(config.focal_alpha) != n_classes:
-            raise ValueError(f"TrainConfig.focal_alpha has {len(config.focal_alpha)} weights for {n_classes} classes")
-        alpha = torch.tensor(config.focal_alpha, device=y_fit.device)
-    return lambda logits, target: focal_loss(logits, target, config.focal_gamma, alpha)
+    return lambda logits, target: focal_loss(logits, target, config.focal_gamma, weights)
 
 
 # ----------------------------------------------------------------------------------------------- metrics

@@ -172,6 +172,13 @@ def minmax_scale(channels: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def median_centred(channels: np.ndarray, axis: tuple[int, ...] = (-2, -1)) -> np.ndarray:
+    """Signed estimate of flow channels stored min-max scaled per clip (:func:`minmax_scale`, the published
+    MEGC2019 images): the scaling lost the zero; most pixels of a face barely move, so each channel's median
+    over ``axis`` estimates it and is subtracted. The per-channel scale stays unknown."""
+    return channels - np.median(channels, axis=axis, keepdims=True)
+
+
 def _gradient(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(d/dy, d/dx) of a 2-D array; a size-1 axis has zero derivative."""
     dy = np.gradient(a, axis=0) if a.shape[0] > 1 else np.zeros_like(a)

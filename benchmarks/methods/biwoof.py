@@ -10,6 +10,7 @@ import numpy as np
 
 from baselines.biwoof import BiWOOFConfig, bi_woof
 from baselines.svm import linear_svm
+from benchmarks.data.flow import median_centred
 from benchmarks.data.views import ViewSpec
 from benchmarks.registry import MethodSpec, ViewSet, register_method
 
@@ -46,7 +47,7 @@ def center_minmax(component: np.ndarray, zero: str = "median") -> np.ndarray:
     arr = np.asarray(component, dtype=np.float64)
     if zero not in MINMAX_ZERO:
         raise ValueError(f"center_minmax: zero must be one of {MINMAX_ZERO}, got {zero!r}")
-    return arr - np.median(arr) if zero == "median" else arr
+    return median_centred(arr) if zero == "median" else arr
 
 
 def biwoof_features(cfg: HarnessBiWOOFConfig):

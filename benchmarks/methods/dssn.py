@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from baselines.dssn import DSSN, DSSNConfig
+from benchmarks.data.flow import median_centred
 from benchmarks.data.views import ViewSpec
 from benchmarks.registry import MethodSpec, ViewSet, register_method
 
@@ -47,7 +48,7 @@ def dssn_inputs(views: Mapping[str, np.ndarray], cfg: DSSNConfig) -> np.ndarray:
     if "magnitude_orientation" in views:
         mag = np.asarray(views["magnitude_orientation"], dtype=np.float32)[:, :1]
     else:  # stored min-max u, v: zero motion estimated by each channel's median (relative magnitude)
-        centred = uvs[:, :2] - np.median(uvs[:, :2], axis=(2, 3), keepdims=True)
+        centred = median_centred(uvs[:, :2])
         mag = np.hypot(centred[:, :1], centred[:, 1:2])
     x = np.concatenate([uvs, uvs[:, :2], _minmax(mag)], axis=1)
     return _resize(_minmax(x), cfg.input_size)
