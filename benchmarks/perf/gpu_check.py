@@ -71,6 +71,7 @@ STAGE_LIMIT_BYTES = 64 << 20  # what the GPU machine receives with the tree, in 
 MEGC_FILES = ("combined_3class_gt.csv", "combined_3_class2_for_optical_flow.csv")
 MEGC_FOLDERS = ("flow_uvs_28", "apex_224")
 SECTIONS = ("env", "tests", "folds", "throughput", "extrapolation")
+EXTRAP_SOURCES = ("synthetic", "megc2019-public")  # the data sources a run without licensed data can plan
 DEEP_STAGES = ("main", "pre", "ri")
 """Training stages of a fold: the trainer's epochs (``main``), MFVAN's stage 1 (``pre``, teacher
 self-supervision on the onset and apex frames: 2 frames per fitted clip) and stage 1b (``ri``)."""
@@ -579,6 +580,8 @@ def throughput_section(a: argparse.Namespace, device: Any, clock: Clock) -> dict
     datasets: dict[str, Any] = {}
     for method, variant, dname, fallback in THROUGHPUT_MODELS:
         label = f"{method}{f'[{variant}]' if variant else ''}"
+        if a.throughput_models is not None and label not in a.throughput_models:
+            continue
         if clock.left() <= 0:
             out["models"].append({"method": method, "variant": variant, **skipped("time budget spent")})
             continue
@@ -733,9 +736,9 @@ def extrapolation_section(a: argparse.Namespace, device: Any, clock: Clock,
                                         "computation of clip views (TV-L1 flow, frames; cached on the first run) are "
                                         "not in these estimates")}
     plans = []
-    for n in list_tables():
+    for n in a.tables or list_tables():
         spec = load_table_spec(n)
-        for data in ("synthetic", "megc2019-public"):
+        for data in a.data_sources:
             triples = table_cells([spec], data)
             if not triples:
                 continue
@@ -986,6 +989,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         else:
             ap.add_argument("--" + name.replace("_", "-"), type=_positive("--" + name.replace("_", "-")),
                             help=f"default {FULL[name]} ({QUICK[name]} with --quick)")
+    ap.add_argument("--throughput-models", help="throughput section: comma-separated of "
+                    + ", ".join(m + (f"[{v}]" if v else "") for m, v, _, _ in THROUGHPUT_MODELS) + " (default all)")
+    ap.add_argument("--tables", help="extrapolation section: comma-separated table numbers (default all)")
+    ap.add_argument("--data", default=",".join(EXTRAP_SOURCES),
+                    help=f"extrapolation section: data sources, of {', '.join(EXTRAP_SOURCES)} (default both)")
     ap.add_argument("--peak-tflops", type=float, help="peak TFLOP/s of the device (default: PEAK_TFLOPS by name)")
     a = ap.parse_args(argv)
     sizes = QUICK if a.quick else FULL
@@ -994,7 +1002,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             setattr(a, k, v)
     a.section_list = [s.strip() for s in a.sections.split(",") if s.strip()]
     a.fold_methods = [s.strip() for s in a.fold_methods.split(",") if s.strip()]
+    a.throughput_models = _csv(a.throughput_models)
+    a.data_sources = _csv(a.data) or []
+    try:
+        a.tables = [int(t) for t in _csv(a.tables)] if a.tables else None
+    except ValueError:
+        ap.error(f"--tables: expected comma-separated table numbers, got {a.tables!r}")
     return a
+
+
+def _csv(s: str | None) -> list[str] | None:
+    return [x.strip() for x in s.split(",") if x.strip()] if s else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1014,6 +1032,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     bad = [m for m in a.fold_methods if m not in ("ststnet", "mfvan", "off_apexnet")]
     if bad:
         return error(f"--fold-methods: unknown {bad}; known: ststnet, mfvan, off_apexnet")
+    known = [m + (f"[{v}]" if v else "") for m, v, _, _ in THROUGHPUT_MODELS]
+    bad = [m for m in a.throughput_models or [] if m not in known]
+    if bad:
+        return error(f"--throughput-models: unknown {bad}; known: {', '.join(known)}")
+    bad = [d for d in a.data_sources if d not in EXTRAP_SOURCES]
+    if bad or not a.data_sources:
+        return error(f"--data: unknown {bad or '(empty)'}; known: {', '.join(EXTRAP_SOURCES)}")
+    from benchmarks.tablespec import list_tables
+
+    bad = [t for t in a.tables or [] if t not in list_tables()]
+    if bad:
+        return error(f"--tables: unknown table(s) {bad}; known: {', '.join(map(str, list_tables()))}")
     if a.budget <= 0:
         return error(f"--budget: must be > 0, got {a.budget}")
     if a.peak_tflops is not None and a.peak_tflops <= 0:
