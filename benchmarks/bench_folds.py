@@ -37,7 +37,7 @@ from benchmarks.paths import shared_data_dir
 from benchmarks.registry import get_method
 from benchmarks.seeding import derive_seed
 from benchmarks.splits import loso_splits
-from benchmarks.trainer import FoldResult, train_fold
+from benchmarks.trainer import FoldResult, resolve_device, train_fold
 
 MFVAN_CPU = {"img_size": 64, "patch_grid": 4, "pretrain_epochs": 1, "ri_epochs": 1}
 
@@ -190,10 +190,10 @@ def run_case(case: Case, a: argparse.Namespace) -> list[str]:
     if case.needs_shared and shared_data_dir() is None:
         return [f"{case.label}: skipped: ../shared/data is absent ({case.dataset} needs the published MEGC2019 files)"]
     try:
-        cell = Cell(case, epochs, a.folds)
+        cell = Cell(case, epochs, a.folds, device=a.device)
     except DataError as e:
         return [f"{case.label}: skipped: {e}"]
-    short = Cell(case, max(1, a.vmap_epochs), a.folds, like=cell)
+    short = Cell(case, max(1, a.vmap_epochs), a.folds, like=cell, device=a.device)
     n = len(cell.folds)
     out = [f"{case.label} on {case.dataset}: {n} folds, {epochs} epochs, batch {cell.tcfg.batch_size}, "
            f"{sum(p.numel() for p in cell.spec.build(cell.cfg).parameters()):,} parameters"]
@@ -229,14 +229,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-profile", dest="profile", action="store_false", help="skip the profile")
     ap.add_argument("--profile-folds", type=int, default=8, help="folds of the profiled run (default 8)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda: both trainers' device (the GPU check, "
+                    "python -m benchmarks.perf.gpu_check, runs these cells on CUDA with its own sizes)")
     a = ap.parse_args(argv)
     names = [m.strip() for m in a.methods.split(",") if m.strip()]
     unknown = [m for m in names if m not in CASES]
     if unknown:
         print(f"error: unknown method(s) {unknown}; known: {', '.join(CASES)}", file=sys.stderr)
         return 2
+    try:
+        resolve_device(a.device)
+    except (ValueError, RuntimeError) as e:
+        print(f"error: --device: {e}", file=sys.stderr)
+        return 2
     torch.set_num_threads(a.threads)
-    print(f"fold-batched vs sequential training: torch {torch.__version__}, device cpu, {a.threads} thread(s), "
+    print(f"fold-batched vs sequential training: torch {torch.__version__}, device {a.device}, {a.threads} thread(s), "
           f"default folds per chunk on the CPU: {batched_trainer.DEFAULT_FOLDS_PER_CHUNK.get('cpu')}", flush=True)
     t0 = time.perf_counter()
     report = []

@@ -122,6 +122,27 @@ def test_bad_input_is_one_error_line_and_exit_2(argv, names, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_device_must_be_auto_cpu_or_an_existing_cuda(tmp_path, capsys):
+    bad = ["tpu"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in bad:
+        assert gc.main(["--out", str(tmp_path / "o"), "--device", device]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: --device")
+
+
+def test_run_finds_the_staged_copy_when_shared_data_is_absent(tmp_path, monkeypatch):
+    """The GPU machine has the tree only: the loaders are pointed at <tree>/.gpu_data."""
+    from benchmarks import paths
+
+    monkeypatch.setenv(paths.SHARED_DATA_ENV, "unset-by-the-test")
+    monkeypatch.delenv(paths.SHARED_DATA_ENV)
+    monkeypatch.setattr(paths, "shared_data_dir", lambda: None)
+    assert gc.use_staged_data(tmp_path).startswith("none")
+    gc.stage_data(fake_release(tmp_path / "shared"), tmp_path / "tree")
+    line = gc.use_staged_data(tmp_path / "tree")
+    assert "staged copy" in line and gc.os.environ[paths.SHARED_DATA_ENV] == str(tmp_path / "tree" / ".gpu_data")
+
+
 def test_stage_data_refuses_a_source_without_the_published_files(tmp_path, capsys):
     (tmp_path / "megc2019").mkdir()
     assert gc.main(["--stage-data", "--from", str(tmp_path / "megc2019")]) == 2

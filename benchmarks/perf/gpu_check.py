@@ -1052,6 +1052,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from benchmarks.trainer import resolve_device
 
+    if not (a.device in ("auto", "cpu") or a.device.startswith("cuda")):
+        return error(f"--device: expected auto, cpu or cuda[:i], got {a.device!r}")
     try:
         device = resolve_device(a.device)
     except (ValueError, RuntimeError) as e:
