@@ -206,7 +206,8 @@ def env_section(device: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "status": "ran", "python": platform.python_version(), "torch": torch.__version__,
         "platform": platform.platform(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "device": str(device), "cuda_available": torch.cuda.is_available(),
+        "device": str(device), "cuda_available": torch.cuda.is_available(), "cpu": cpu_name(),
+        "load_average_at_start": load_average(),
     }
     if torch.cuda.is_available():
         p = torch.cuda.get_device_properties(device)
@@ -218,6 +219,24 @@ def env_section(device: Any) -> dict[str, Any]:
     else:
         out["gpu"] = None
     return out
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages (other jobs on a shared machine), where the OS has them."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
 
 
 def peak_flops(device: Any, override_tflops: float | None) -> dict[str, Any]:
@@ -709,7 +728,8 @@ def extrapolate(cells: Sequence[Mapping[str, Any]], measured: Mapping[str, Mappi
         dup = c["computation"] in seen
         seen.add(c["computation"])
         rows.append({"method": c["method"], "variant": c["variant"], "dataset": c["dataset"],
-                     "folds": len(c["n_fit"]), "epochs": epochs, "sequential_s": round(seq, 1),
+                     "measured_on": m.get("dataset"), "folds": len(c["n_fit"]), "epochs": epochs,
+                     "sequential_s": round(seq, 1),
                      "fold_batched_s": round(bat, 1), "main_speedup": speed,
                      "counted": not dup, "note": "same computation as an earlier cell: counted once" if dup else
                      ("" if speed else "no measured fold-batched speed-up: sequential time kept")})
@@ -831,7 +851,9 @@ def markdown(report: Mapping[str, Any]) -> str:
     lines = [f"# GPU check: {machine}", "",
              f"`{report['command']}` on {report['created_utc']}; mode: {report['mode']}; "
              f"wall {report['wall_s']:.0f} s of a {report['budget_s']:.0f} s budget; torch {env.get('torch')}; "
-             f"device `{env.get('device')}`; published MEGC2019 files: {report['data']}.", ""]
+             f"device `{env.get('device')}`; CPU {env.get('cpu')}, load average (1, 5, 15 min) "
+             f"{env.get('load_average_at_start')} at the start, {env.get('load_average_at_end')} at the end; "
+             f"published MEGC2019 files: {report['data']}.", ""]
     lines += [f"- {n}" for n in report["notes"]] + [""]
     t = report["targets"]
     lines += ["## Targets", ""]
@@ -924,13 +946,15 @@ def markdown(report: Mapping[str, Any]) -> str:
             lines.append(f"| {name} | {m['dataset']} | {m['fold']} ({m['n_fit']}) | {e['main']:.3f} s | "
                          f"{e['pre']:.3f} s | {e['ri']:.3f} s | {m['fixed_s']:.2f} s |")
         lines += ["", "Per cell (sequential / fold-batched):", "",
-                  "| table | data | cell | folds | epochs (main, 1, 1b) | sequential | fold-batched | note |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| table | data | cell | per-epoch times from | folds | epochs (main, 1, 1b) | sequential | "
+                  "fold-batched | note |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for t in ex["tables"]:
             for c in t.get("cells", []):
                 e = c["epochs"]
                 name = c["method"] + (f"[{c['variant']}]" if c["variant"] else "")
-                lines.append(f"| {t['table']} | {t['data']} | {name} {c['dataset']} | {c['folds']} | "
+                lines.append(f"| {t['table']} | {t['data']} | {name} {c['dataset']} | {c['measured_on']} | "
+                             f"{c['folds']} | "
                              f"{e['main']}, {e['pre']}, {e['ri']} | {_fmt_s(c['sequential_s'])} | "
                              f"{_fmt_s(c['fold_batched_s'])} | {c['note']} |")
         if ex.get("not_runnable"):
@@ -1101,6 +1125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         clock.say(f"{name}: done in {report['section_wall_s'][name]:.1f} s")
     if "env" not in report["sections"] or report["sections"]["env"].get("status") != "ran":
         report["sections"]["env"] = env_section(device)
+    report["sections"]["env"]["load_average_at_end"] = load_average()
     report["wall_s"] = round(clock.elapsed(), 1)
     report["targets"] = targets(report)
     cuda = bool(report["sections"]["env"].get("cuda_available"))
