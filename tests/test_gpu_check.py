@@ -150,6 +150,33 @@ def test_stage_data_refuses_a_source_without_the_published_files(tmp_path, capsy
     assert len(err) == 1 and "lacks combined_3class_gt.csv" in err[0]
 
 
+def test_stage_data_refuses_more_than_travels_with_the_tree(tmp_path, monkeypatch, capsys):
+    src = fake_release(tmp_path / "shared")
+    monkeypatch.setattr(gc, "STAGE_LIMIT_BYTES", 10)
+    assert gc.main(["--stage-data", "--from", str(src)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "MiB" in err[0] and not (tmp_path / "shared" / ".gpu_data").exists()
+
+
+def test_out_that_is_a_file_is_one_error_line(tmp_path, capsys):
+    (tmp_path / "f").write_text("")
+    assert gc.main(["--out", str(tmp_path / "f" / "o"), "--sections", "env"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --out")
+
+
+def test_junit_counts_read_every_outcome(tmp_path):
+    xml = tmp_path / "r.xml"
+    xml.write_text('<testsuites><testsuite><testcase name="a" time="0.5"/>'
+                   '<testcase name="b"><skipped message="no CUDA"/></testcase>'
+                   '<testcase name="c"><failure message="boom"/></testcase>'
+                   '<testcase name="d"><error message="bad fixture"/></testcase></testsuite></testsuites>')
+    got = gc.junit_counts(xml)
+    assert (got["passed"], got["skipped"], got["failed"], got["errors"]) == (1, 1, 1, 1)
+    assert [(c["test"], c["outcome"], c["reason"]) for c in got["cases"]] == [
+        ("a", "passed", ""), ("b", "skipped", "no CUDA"), ("c", "failed", "boom"), ("d", "error", "bad fixture")]
+
+
 # --------------------------------------------------------------------------------------------- CPU run
 def test_reduced_cpu_run_writes_json_and_markdown(tmp_path, monkeypatch):
     """Every section in a reduced mode; on a CPU the CUDA tests skip with their reason and targets are not

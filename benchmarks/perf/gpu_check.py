@@ -1084,9 +1084,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error(f"--device: {e}")
     if a.threads is not None or device.type == "cpu":
         torch.set_num_threads(a.threads or 1)
+    try:
+        a.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return error(f"--out: cannot create {a.out}: {e.strerror or e}")
     clock = Clock(a.budget)
     data = use_staged_data()
-    a.out.mkdir(parents=True, exist_ok=True)
     mode = ("quick (CPU-sized section sizes)" if a.quick else "full (sized for one H200)")
     report: dict[str, Any] = {
         "kind": "gpu_check", "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
