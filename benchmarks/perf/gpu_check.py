@@ -879,7 +879,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     else:
         lines += [fs["protocol"] + f" (repeats {fs['repeats']}).", "",
                   "| method | dataset | folds x epochs | sequential | fold-batched | ratio | main loop speed-up | "
-                  "folds per chunk | same class | max abs dp | samples/s seq / batched | peak memory |",
+                  "folds per chunk | same class | max abs dp | samples/s seq / batched | peak GPU memory (both) |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for c in fs["cases"]:
             if c.get("status") != "ran":
