@@ -37,7 +37,7 @@ from benchmarks.paths import shared_data_dir
 from benchmarks.registry import get_method
 from benchmarks.seeding import derive_seed
 from benchmarks.splits import loso_splits
-from benchmarks.trainer import FoldResult, train_fold
+from benchmarks.trainer import FoldResult, resolve_device, train_fold
 
 MFVAN_CPU = {"img_size": 64, "patch_grid": 4, "pretrain_epochs": 1, "ri_epochs": 1}
 
@@ -68,9 +68,11 @@ CASES = {
 class Cell:
     """Inputs, folds and trainer calls of one cell, as ``evaluate._run_deep`` prepares them."""
 
-    def __init__(self, case: Case, epochs: int, n_folds: int | None, like: Cell | None = None) -> None:
-        """``like``: a cell of the same case whose dataset and inputs are reused (they do not depend on epochs)."""
-        self.case = case
+    def __init__(self, case: Case, epochs: int, n_folds: int | None, like: Cell | None = None,
+                 device: str = "cpu") -> None:
+        """``like``: a cell of the same case whose dataset and inputs are reused (they do not depend on epochs);
+        ``device``: the trainers' device ("cpu", "cuda" or "auto")."""
+        self.case, self.device = case, device
         self.ds = like.ds if like is not None else load_dataset(case.dataset)
         self.spec = get_method(case.method)
         self.cfg = method_config(self.spec, self.ds, None, case.overrides or None, epochs)
@@ -81,7 +83,7 @@ class Cell:
             self.x = deep_inputs(self.spec, self.cfg, self.ds, views)
         self.y = np.array(self.ds.labels())
         self.groups = self.ds.groups()
-        self.tcfg = train_config(self.cfg, "last", "cpu")
+        self.tcfg = train_config(self.cfg, "last", device)
         self.key = unit_key(self.spec, self.cfg, self.ds, 0)
         folds = loso_splits(self.groups)
         self.folds = folds if n_folds is None else folds[:n_folds]
@@ -124,13 +126,45 @@ def timed(fn, *args, **kwargs) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
-def agreement(a: list[FoldResult], b: list[FoldResult]) -> str:
-    """Classes equal per clip, the largest probability difference, the largest relative loss difference."""
+def agreement_stats(a: list[FoldResult], b: list[FoldResult]) -> dict[str, float | int]:
+    """Clips of the same class, clips in all, the largest probability and relative loss differences."""
     pa, pb = np.concatenate([r.y_pred for r in a]), np.concatenate([r.y_pred for r in b])
     dp = max(float(np.abs(r.proba - s.proba).max()) for r, s in zip(a, b, strict=True))
     dl = max(float(np.max(np.abs(np.subtract(r.train_loss, s.train_loss)) / np.abs(r.train_loss)))
              for r, s in zip(a, b, strict=True))
-    return f"{int((pa == pb).sum())}/{len(pa)} clips same class, max |dp| {dp:.1e}, max rel. loss diff {dl:.1e}"
+    return {"same_class": int((pa == pb).sum()), "clips": int(len(pa)), "max_abs_proba_diff": dp,
+            "max_rel_loss_diff": dl}
+
+
+def agreement(a: list[FoldResult], b: list[FoldResult]) -> str:
+    """Classes equal per clip, the largest probability difference, the largest relative loss difference."""
+    s = agreement_stats(a, b)
+    return (f"{s['same_class']}/{s['clips']} clips same class, max |dp| {s['max_abs_proba_diff']:.1e}, "
+            f"max rel. loss diff {s['max_rel_loss_diff']:.1e}")
+
+
+def compare(cell: Cell, repeats: int, warm_up: bool = True
+            ) -> tuple[dict[str, list[float]], list[FoldResult], list[FoldResult], dict[str, float]]:
+    """Wall seconds of each trainer over ``repeats`` interleaved runs (alternating which goes first: the
+    machine's load drifts), after an untimed warm-up of both on two folds and one epoch (kernel selection,
+    caches); returns (times, sequential results, fold-batched results, phase timings of the fastest batched run)."""
+    if warm_up:
+        warm = Cell(cell.case, 1, min(2, len(cell.folds)), like=cell, device=cell.device)
+        warm.sequential(), warm.batched()
+    times: dict[str, list[float]] = {"sequential": [], "fold-batched": []}
+    seq = bat = None
+    timings: dict[str, float] = {}
+    for r in range(repeats):
+        for name in (("sequential", "fold-batched") if r % 2 == 0 else ("fold-batched", "sequential")):
+            if name == "sequential":
+                seq, t = timed(cell.sequential)
+            else:
+                phases: dict[str, float] = {}
+                bat, t = timed(cell.batched, timings=phases)
+                if not times[name] or t < min(times[name]):
+                    timings = phases
+            times[name].append(t)
+    return times, seq, bat, timings
 
 
 def profile_batched(cell: Cell, n_folds: int, top: int = 10) -> str:
@@ -156,25 +190,15 @@ def run_case(case: Case, a: argparse.Namespace) -> list[str]:
     if case.needs_shared and shared_data_dir() is None:
         return [f"{case.label}: skipped: ../shared/data is absent ({case.dataset} needs the published MEGC2019 files)"]
     try:
-        cell = Cell(case, epochs, a.folds)
+        cell = Cell(case, epochs, a.folds, device=a.device)
     except DataError as e:
         return [f"{case.label}: skipped: {e}"]
-    short = Cell(case, max(1, a.vmap_epochs), a.folds, like=cell)
+    short = Cell(case, max(1, a.vmap_epochs), a.folds, like=cell, device=a.device)
     n = len(cell.folds)
     out = [f"{case.label} on {case.dataset}: {n} folds, {epochs} epochs, batch {cell.tcfg.batch_size}, "
            f"{sum(p.numel() for p in cell.spec.build(cell.cfg).parameters()):,} parameters"]
     print(out[0], flush=True)
-    warm = Cell(case, 1, 2, like=cell)  # first calls pay for kernel selection and caches: not timed
-    warm.sequential(), warm.batched()
-    times: dict[str, list[float]] = {"sequential": [], "fold-batched": []}
-    for r in range(a.repeats):  # interleaved, alternating which goes first: the machine's load drifts
-        for name in (("sequential", "fold-batched") if r % 2 == 0 else ("fold-batched", "sequential")):
-            result, t = timed(cell.sequential if name == "sequential" else cell.batched)
-            times[name].append(t)
-            if name == "sequential":
-                seq = result
-            else:
-                bat = result
+    times, seq, bat, _ = compare(cell, a.repeats)
     t_seq, t_bat = min(times["sequential"]), min(times["fold-batched"])
     runs = "; ".join(f"{k} " + ", ".join(f"{t:.1f}" for t in v) for k, v in times.items())
     out.append(f"  sequential {t_seq:8.1f} s | fold-batched {t_bat:8.1f} s | ratio {t_seq / t_bat:5.2f}x "
@@ -205,14 +229,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-profile", dest="profile", action="store_false", help="skip the profile")
     ap.add_argument("--profile-folds", type=int, default=8, help="folds of the profiled run (default 8)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda: both trainers' device (the GPU check, "
+                    "python -m benchmarks.perf.gpu_check, runs these cells on CUDA with its own sizes)")
     a = ap.parse_args(argv)
     names = [m.strip() for m in a.methods.split(",") if m.strip()]
     unknown = [m for m in names if m not in CASES]
     if unknown:
         print(f"error: unknown method(s) {unknown}; known: {', '.join(CASES)}", file=sys.stderr)
         return 2
+    try:
+        resolve_device(a.device)
+    except (ValueError, RuntimeError) as e:
+        print(f"error: --device: {e}", file=sys.stderr)
+        return 2
     torch.set_num_threads(a.threads)
-    print(f"fold-batched vs sequential training: torch {torch.__version__}, device cpu, {a.threads} thread(s), "
+    print(f"fold-batched vs sequential training: torch {torch.__version__}, device {a.device}, {a.threads} thread(s), "
           f"default folds per chunk on the CPU: {batched_trainer.DEFAULT_FOLDS_PER_CHUNK.get('cpu')}", flush=True)
     t0 = time.perf_counter()
     report = []
