@@ -86,6 +86,7 @@ from benchmarks.trainer import (
     focal_loss,
     init_model,
     loss_class_weights,
+    lr_factor,
     policy_label,
     resolve_device,
     split_validation_groups,
@@ -254,6 +255,7 @@ class StackedOptimizer:
         if impl not in self.IMPLS:
             raise ValueError(f"StackedOptimizer impl must be one of {self.IMPLS}, got {impl!r}")
         self.config, self.impl = config, impl
+        self.lr_scale = 1.0  # trainer.lr_factor of the current epoch, set by the epoch loop
         n = {p.shape[0] for p in params.values()}
         if len(n) != 1:
             raise ValueError(f"stacked parameters disagree on the number of folds: {sorted(n)}")
@@ -285,7 +287,7 @@ class StackedOptimizer:
         if c.optimizer == "sgd":
             buffers = [self.momentum[k][f] for k in names for f in folds]
             sgd_functional(params, grad_list, buffers, weight_decay=c.weight_decay, momentum=c.momentum,
-                                lr=c.lr, dampening=0.0, nesterov=False, maximize=False, **kw)
+                                lr=c.lr * self.lr_scale, dampening=0.0, nesterov=False, maximize=False, **kw)
             for j, (k, f) in enumerate((k, f) for k in names for f in folds):
                 self.momentum[k][f] = buffers[j]
                 self.steps[k][f] += 1  # torch's SGD keeps no step count; kept here for step_count
@@ -295,7 +297,7 @@ class StackedOptimizer:
             [self.exp_avg_sq[k][f] for k in names for f in folds], [],
             [self.steps[k][f] for k in names for f in folds],
             decoupled_weight_decay=c.optimizer == "adamw", amsgrad=False, beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1],
-            lr=c.lr, weight_decay=c.weight_decay, eps=ADAM_EPS, maximize=False, **kw)
+            lr=c.lr * self.lr_scale, weight_decay=c.weight_decay, eps=ADAM_EPS, maximize=False, **kw)
 
 
 # -------------------------------------------------------------------------------------------------- folds
@@ -664,6 +666,7 @@ def _train_chunk(folds: list[_Fold], models: list[nn.Module], x: Any, y: Tensor,
         active = [i for i, f in enumerate(folds) if not f.stopped]
         if not active:
             break
+        chunk.optimizer.lr_scale = lr_factor(epoch, config)
         batches = {i: epoch_batches(folds[i].n_fit, config.batch_size, folds[i].shuffle, order=folds[i].order)
                    for i in active}
         loss_sum = torch.zeros(len(folds), dtype=torch.float64, device=device)  # one sync per epoch

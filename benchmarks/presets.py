@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+SAME_AS_MFVAN = ("img_size", "epochs", "batch_size", "lr", "weight_decay", "lr_schedule", "warmup_epochs")
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -22,6 +24,13 @@ class Preset:
     epochs: int | None = None                    # for every deep method, unless overridden per method
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)   # method -> hyperparameters
     reasons: dict[str, str] = field(default_factory=dict)                # method -> why overridden
+
+    def __post_init__(self) -> None:
+        """The plain apex reference (``apex_cnn``) gets MFVAN's input size and budget at every preset."""
+        same = {k: v for k, v in self.overrides.get("mfvan", {}).items() if k in SAME_AS_MFVAN}
+        if same and "apex_cnn" not in self.overrides:
+            self.overrides["apex_cnn"] = same
+            self.reasons["apex_cnn"] = "MFVAN's input size and budget at this preset (identical inputs and budget)"
 
     def overrides_for(self, method: str, family: str) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -45,6 +45,7 @@ OPTIMIZERS = ("adam", "sgd", "adamw")
 LOSSES = ("ce", "balanced_ce", "focal")
 EPOCH_POLICIES = ("last", "val", "oracle")
 BATCH_ORDERS = ("shuffle", "fixed", "by_label")
+LR_SCHEDULES = ("constant", "cosine")
 ORACLE_LABEL = "oracle (test-set epoch selection; optimistic)"
 
 
@@ -81,6 +82,8 @@ class TrainConfig:
     device: str = "auto"
     deterministic: bool = True
     batch_order: str = "shuffle"
+    lr_schedule: str = "constant"
+    warmup_epochs: int = 0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "val_subjects", "eval_every", "eval_batch_size"):
@@ -93,8 +96,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
         if self.weight_decay < 0 or self.momentum < 0 or self.focal_gamma < 0:
             raise ValueError("TrainConfig.weight_decay, momentum and focal_gamma must be >= 0")
+        if not isinstance(self.warmup_epochs, int) or not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(f"TrainConfig.warmup_epochs must be an integer in [0, epochs), got {self.warmup_epochs!r}")
         for name, allowed in (("optimizer", OPTIMIZERS), ("loss", LOSSES), ("epoch_policy", EPOCH_POLICIES),
-                              ("batch_order", BATCH_ORDERS)):
+                              ("batch_order", BATCH_ORDERS), ("lr_schedule", LR_SCHEDULES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"TrainConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
         alpha = self.focal_alpha
@@ -126,6 +131,18 @@ class FoldResult:
     val_groups: tuple = ()  # subjects held out for the val policy
     fold: int | None = None
     test_idx: np.ndarray | None = None
+
+
+def lr_factor(epoch: int, config: TrainConfig) -> float:
+    """The learning-rate multiplier of (1-based) ``epoch``: 1 for ``constant``; for ``cosine``, ``e / W`` during
+    the ``W = warmup_epochs`` warm-up epochs, then ``(1 + cos(pi (e - W - 1) / (E - W))) / 2`` (1 at the first
+    epoch after warm-up, decaying towards 0 at the last of ``E = epochs``; never 0)."""
+    w, e_total = config.warmup_epochs, config.epochs
+    if epoch <= w:
+        return epoch / w
+    if config.lr_schedule == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * (epoch - w - 1) / (e_total - w)))
 
 
 def policy_label(config: TrainConfig) -> str:
@@ -439,6 +456,7 @@ def train_fold(
     loss_fn: LossFn | None = None,
     n_classes: int | None = None,
     pre_fit: PreFit | None = None,
+    epoch_end: Callable[[int, nn.Module], None] | None = None,
 ) -> FoldResult:
     """Train a fresh model on one fold and predict its test clips under ``config.epoch_policy``.
 
@@ -452,6 +470,11 @@ def train_fold(
     pretraining), run once on the fresh model with the data it is fitted on (the training fold less the
     ``val`` policy's held-out subjects, on the device), global generator forked and seeded
     ``seed = derive_seed(fold seed, "pre_fit")``. The main loop's optimiser is created after it.
+
+    ``epoch_end(epoch, model)``: called after each training epoch (1-based), for diagnostics (learning curves);
+    it must leave the model's parameters and mode as it found them (it runs under ``torch.no_grad``, and the
+    model is put back in train mode afterwards). The global generator is restored around it, so a callback
+    changes no prediction.
     """
     x_train, x_test = _as_inputs(x_train, "x_train"), _as_inputs(x_test, "x_test")
     n_train, n_test = _n_samples(x_train, "x_train"), _n_samples(x_test, "x_test")
@@ -515,6 +538,8 @@ def train_fold(
     order = fixed_order(config.batch_order, y_fit)
     with _DeterministicScope(config.deterministic, device), forked_global_rng(derive_seed(seed, "dropout")):
         for epoch in range(1, config.epochs + 1):
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * lr_factor(epoch, config)
             batches = epoch_batches(n_fit, config.batch_size, shuffle, device, order)
             mean_loss, mean_parts = _fit_epoch(model, optimizer, x_fit, y_fit, batches, compute_loss)
             if not math.isfinite(mean_loss):
@@ -522,6 +547,10 @@ def train_fold(
             history.append(mean_loss)
             if mean_parts:
                 parts_history.append(mean_parts)
+            if epoch_end is not None:
+                with torch.no_grad(), torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+                    epoch_end(epoch, model)
+                model.train()
 
             if config.epoch_policy == "last" or (epoch % config.eval_every and epoch != config.epochs):
                 continue

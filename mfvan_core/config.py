@@ -69,6 +69,8 @@ class MFVANConfig:
     pretrain_epochs: int = 10  # stage 1: teacher self-supervision, L_pre (eq. 1)
     ri_epochs: int = 5  # stage 1b: teacher + student on apex -> onset, L_remove (eq. 4)
     epochs: int = 40  # stage 2: everything, L_all (eq. 9)
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # stage 2 learning rate per epoch (the trainer's)
+    warmup_epochs: int = 0  # stage 2: linear warm-up epochs before the schedule
     seed: int = 0  # parameter initialisation seed (the trainer derives it from the fold)
     channels_last: bool = True  # NHWC convolutions (same numbers up to float rounding; ~25% faster on CPU)
 

@@ -107,12 +107,13 @@ def test_temporal_profile_neutral_onset_apex_offset():
 
 
 def test_clean_clip_motion_is_the_field_and_flow_recovers_it():
+    """Geometry alone (version 2: no appearance change, which breaks brightness constancy on purpose)."""
     plans = S.plan_release("casme2", 0, n_subjects=1, clips_per_subject=4,
                            emotions=["happiness", "surprise", "disgust", "repression"])
-    face = sf.render_face(S.identity("casme2", 0, 0))
+    face = S.neutral_face("casme2", 0, 0, version=2)
     tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
     for c in plans:
-        frames = S.render_planned_clip(c, 0, nuisance=False)
+        frames = S.render_planned_clip(c, 0, nuisance=False, version=2)
         assert frames.shape == (c.n_frames, 128, 128, 3) and frames.dtype == np.uint8
         # neutral onset: the face itself
         assert np.abs(frames[0].astype(float) - np.clip(face, 0, 255)).max() <= 1.0
@@ -124,11 +125,62 @@ def test_clean_clip_motion_is_the_field_and_flow_recovers_it():
         assert 0.4 * c.amplitude < np.percentile(np.sqrt((flow**2).sum(-1)), 99.9) < 1.5 * c.amplitude
 
 
+# ------------------------------------------------------------------------------ appearance change (v3)
+def test_appearance_change_sits_where_its_action_unit_is():
+    f = S.identity("casme2", 0, 0)
+    lm = f.landmarks()
+    assert not sf.appearance_map(f, {}, 1.0).any()
+    brows = sf.appearance_map(f, {"AU1": 1.0, "AU2": 1.0}, 1.0)   # forehead furrows: above the brows, dark
+    ys, _ = np.nonzero(np.abs(brows) > 0.02)
+    assert ys.max() < lm["brow_inner_L"][1] and brows.min() < -0.05 and brows.max() <= 0
+    smile = sf.appearance_map(f, {"AU12": 1.0}, 1.0)               # nasolabial folds: between nose and mouth
+    dark = np.argwhere(smile < -0.05)
+    assert lm["ala_L"][1] - 3 < dark[:, 0].mean() < lm["corner_L"][1] + 3
+    left = sf.appearance_map(f, {"AU14L": 1.0}, 1.0)               # one-sided AU: one side of the face
+    assert np.abs(left[:, : int(f.cx)]).sum() > 20 * np.abs(left[:, int(f.cx) + 1:]).sum()
+    np.testing.assert_allclose(sf.appearance_map(f, {"AU9": 1.0}, 2.0),
+                               np.clip(2 * sf.appearance_map(f, {"AU9": 1.0}, 1.0), -0.5, 0.5), atol=1e-6)
+
+
+def test_version_3_adds_appearance_to_version_2_motion():
+    c = S.plan_release("smic", 0, n_subjects=1, clips_per_subject=3)[1]
+    v2 = S.render_planned_clip(c, 0, nuisance=False, version=2).astype(float)
+    v3 = S.render_planned_clip(c, 0, nuisance=False, version=3).astype(float)
+    static = S.neutral_face("smic", 0, 0, version=3) / np.maximum(S.neutral_face("smic", 0, 0, version=2), 1)
+    onset_ratio = (v3[0] + 0.5) / (v2[0] + 0.5)
+    face = S.neutral_face("smic", 0, 0, version=2) > 40
+    assert np.abs(onset_ratio - static)[face].mean() < 0.02      # onset: the subject's static folds only
+    change3 = np.abs(v3[c.apex] - v3[0]).mean()
+    change2 = np.abs(v2[c.apex] - v2[0]).mean()
+    assert change3 > 1.3 * change2                               # apex: motion and appearance
+    with pytest.raises(ValueError, match="version"):
+        S.render_planned_clip(c, 0, version=1)
+    assert S.release_folder("smic", 0, "/x", version=2).name == "smic-seed0-v2"
+
+
+def test_apex_frame_alone_carries_the_class_in_version_3_not_in_version_2():
+    """A linear read-out of the grey apex frame (32 px, no onset) under leave-subjects-out: near chance on v2
+    (1-2 px motion, no reference frame), clearly above it on v3 (appearance change)."""
+    classes = list(SMIC_3.classes)
+    plans = S.plan_release("smic", 0, n_subjects=8, clips_per_subject=9)
+    y = np.array([classes.index(c.emotion) for c in plans])
+    groups = np.array([c.subject for c in plans])
+    uar = {}
+    for version in (2, 3):
+        faces = {s: S.neutral_face("smic", 0, s, version) for s in range(8)}
+        x = np.stack([cv2.resize(cv2.cvtColor(S.render_planned_clip(c, 0, face=faces[c.subject_index],
+                                                                    version=version)[c.apex], cv2.COLOR_RGB2GRAY),
+                                 (32, 32), interpolation=cv2.INTER_AREA).ravel() for c in plans]).astype(float)
+        uar[version] = _uar(x, y, groups)
+    assert uar[2] < 1 / 3 + 0.12
+    assert uar[3] > uar[2] + 0.12
+
+
 # ------------------------------------------------------------------------------ statistical properties
 def test_identity_explains_more_pixel_variance_than_expression():
     emotions = list(CASME2_5.classes)
     plans = S.plan_release("casme2", 0, n_subjects=6, clips_per_subject=10, emotions=emotions)
-    faces = {s: sf.render_face(S.identity("casme2", 0, s)) for s in range(6)}
+    faces = {s: S.neutral_face("casme2", 0, s) for s in range(6)}
     x = np.stack([S.render_planned_clip(c, 0, face=faces[c.subject_index])[c.apex] for c in plans])
     x = x.reshape(len(plans), -1).astype(np.float64)
     subj = np.array([c.subject_index for c in plans])

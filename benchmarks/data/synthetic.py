@@ -28,6 +28,17 @@ to three AUs, 0.75-1.5 px), plus head motion, illumination drift and sensor nois
 derives from (preset, seed, subject, clip) through ``numpy.random.SeedSequence``: the same seed gives
 byte-identical stacks.
 
+Generator versions (``GENERATOR_VERSIONS``; a release folder carries its version, so older releases and
+the view caches made from them stay valid under their own version):
+
+- **v2**: motion only. A 1-2 px displacement at the apex, with no reference frame, is nearly invisible to
+  an apex-only model: measured, the plain apex reference (``apex_cnn``) and MFVAN sat at chance on it.
+- **v3** (default): v2's motion, identities and nuisance unchanged, plus the appearance change real apex
+  frames carry (FACS "appearance changes": furrows, deepened folds, bulges; ``sf.AU_APPEARANCE``), with the
+  motion's temporal profile, and static folds per subject (present in every frame; :func:`skin`). The one
+  free scale, ``APPEARANCE_GAIN``, was calibrated against the plain apex reference at the default preset
+  (never against MFVAN): see the constants below and ``mfvan_core/README.md`` ("Diagnosis").
+
 A release is a folder ``<base>/<preset>-seed<seed>-v<GENERATOR_VERSION>`` (``<base>`` defaults to
 ``cache_dir()/"synthetic"``) holding ``frames/<subject>/<clip>.npy`` (T, 128, 128, 3) uint8 stacks,
 ``coded.csv`` (the coded-clip table, frame paths relative to the folder) and a ``DONE`` marker
@@ -55,7 +66,8 @@ from benchmarks.data.protocols import CASME2_5, MEGC_3, SAMM_5, SMIC_3, Protocol
 from benchmarks.data.registry import DatasetSpec, register_dataset
 from benchmarks.paths import cache_dir
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
+GENERATOR_VERSIONS = (2, 3)      # 2: motion only; 3: motion + appearance change (skin folds, shading)
 APEX_SOURCE = "generator"
 GEN_COLUMNS = ["gen_pattern", "gen_amplitude", "gen_ambiguity", "gen_frames"]
 
@@ -77,7 +89,19 @@ SMIC_AS = {"positive": "happiness", "surprise": "surprise"}
 _SMIC_ABBR = {"negative": "ne", "positive": "po", "surprise": "sur"}  # clip ids as in SMIC-HS
 
 _SEED_TAG = 0x5E1F  # first word of every SeedSequence entropy of this module
-_PLAN, _IDENTITY, _MOTION, _RENDER = 0, 1, 2, 3
+_PLAN, _IDENTITY, _MOTION, _RENDER, _SKIN = 0, 1, 2, 3, 4
+
+# Appearance change (version 3; ``synthetic_faces.AU_APPEARANCE``): each AU of a clip darkens or brightens
+# its skin regions (furrows, deepened folds, bulges) with the motion's temporal profile. Depth at the apex
+# = APPEARANCE_GAIN x the AU's weight x the primitive's depth x (clip amplitude / APPEARANCE_REF_PX) x the
+# subject's fold depth. Every subject also carries static folds of its own (present in every frame, onset
+# included): each AU's appearance with probability P_STATIC at STATIC_WEIGHT, so that the presence of a fold
+# alone does not give the class away. Calibrated against the plain apex reference (``apex_cnn``), never
+# against MFVAN; see the module docstring.
+APPEARANCE_GAIN = 6.0
+APPEARANCE_REF_PX = 1.5          # the middle of AMPLITUDE: an ordinary clip's appearance factor is ~1
+SKIN_FOLD_DEPTH = (0.6, 1.4)     # per-subject factor (age, skin)
+P_STATIC, STATIC_WEIGHT = 0.3, (0.1, 0.5)
 
 
 @dataclass(frozen=True)
@@ -323,33 +347,80 @@ def apex_field(plan: ClipPlan, seed: int) -> np.ndarray:
     return sf.motion_field(identity(plan.release, seed, plan.subject_index), plan.weights(), plan.amplitude)
 
 
-def render_planned_clip(plan: ClipPlan, seed: int, nuisance: bool = True,
-                        face: np.ndarray | None = None) -> np.ndarray:
-    """Frames (T, 128, 128, 3) uint8 of a planned clip (``nuisance=False``: no head motion, drift, noise)."""
+@dataclass(frozen=True)
+class Skin:
+    """A subject's skin folds (version 3): depth factor of expression folds, and its static folds."""
+
+    fold_depth: float
+    static: tuple[tuple[str, float], ...]   # action unit -> weight of its appearance at rest
+
+
+def skin(preset: str, seed: int, subject_index: int) -> Skin:
+    """The skin folds of subject ``subject_index`` (own seed stream: identities are those of version 2)."""
+    rng = _rng(_preset(preset).name, seed, _SKIN, subject_index)
+    depth = float(rng.uniform(*SKIN_FOLD_DEPTH))
+    static = tuple((au, round(float(rng.uniform(*STATIC_WEIGHT)), 4)) for au in sf.AU_APPEARANCE
+                   if rng.random() < P_STATIC)
+    return Skin(round(depth, 4), static)
+
+
+def _check_version(version: int) -> int:
+    if version not in GENERATOR_VERSIONS:
+        raise ValueError(f"unknown synthetic generator version {version!r}; known: {GENERATOR_VERSIONS}")
+    return version
+
+
+def neutral_face(preset: str, seed: int, subject_index: int, version: int = GENERATOR_VERSION) -> np.ndarray:
+    """The subject's neutral face, float32 (128, 128, 3); version 3 adds the subject's static folds."""
+    f = identity(preset, seed, subject_index)
+    face = sf.render_face(f)
+    if _check_version(version) >= 3:
+        k = skin(preset, seed, subject_index)
+        face *= (1.0 + sf.appearance_map(f, dict(k.static), APPEARANCE_GAIN * k.fold_depth))[..., None]
+    return face
+
+
+def clip_appearance(plan: ClipPlan, seed: int) -> np.ndarray:
+    """The apex appearance change (128, 128) of a clip (version 3): relative intensity, see the constants."""
     f = identity(plan.release, seed, plan.subject_index)
-    face = sf.render_face(f) if face is None else face
+    gain = APPEARANCE_GAIN * skin(plan.release, seed, plan.subject_index).fold_depth \
+        * plan.amplitude / APPEARANCE_REF_PX
+    return sf.appearance_map(f, plan.weights(), gain)
+
+
+def render_planned_clip(plan: ClipPlan, seed: int, nuisance: bool = True, face: np.ndarray | None = None,
+                        version: int = GENERATOR_VERSION) -> np.ndarray:
+    """Frames (T, 128, 128, 3) uint8 of a planned clip (``nuisance=False``: no head motion, drift, noise).
+
+    ``face``: the subject's :func:`neutral_face` of the same ``version`` (computed when None).
+    """
+    f = identity(plan.release, seed, plan.subject_index)
+    face = neutral_face(plan.release, seed, plan.subject_index, version) if face is None else face
     field = sf.motion_field(f, plan.weights(), plan.amplitude)
     profile = sf.temporal_profile(plan.n_frames, plan.apex, plan.residual)
     rng = _rng(_preset(plan.release).name, seed, _RENDER, plan.subject_index, plan.clip_index)
     nz = sf.sample_nuisance(rng, plan.n_frames) if nuisance else None
-    return sf.render_clip(face, f, field, profile, nz, rng)
+    appearance = clip_appearance(plan, seed) if _check_version(version) >= 3 else None
+    return sf.render_clip(face, f, field, profile, nz, rng, appearance)
 
 
 def generate_release(preset: str, out_dir: str | Path, seed: int = 0, n_subjects: int | None = None,
-                     clips_per_subject: int | None = None, emotions: list[str] | None = None) -> Path:
+                     clips_per_subject: int | None = None, emotions: list[str] | None = None,
+                     version: int = GENERATOR_VERSION) -> Path:
     """Render a release (reduced: see :func:`plan_release`) into ``out_dir``; DONE is written last."""
     out = Path(out_dir)
     plans = plan_release(preset, seed, n_subjects, clips_per_subject, emotions)
     faces: dict[int, np.ndarray] = {}
     for c in plans:
         if c.subject_index not in faces:
-            faces[c.subject_index] = sf.render_face(identity(preset, seed, c.subject_index))
+            faces[c.subject_index] = neutral_face(preset, seed, c.subject_index, version)
         path = out / c.frames_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, render_planned_clip(c, seed, face=faces[c.subject_index]), allow_pickle=False)
+        np.save(path, render_planned_clip(c, seed, face=faces[c.subject_index], version=version),
+                allow_pickle=False)
     table = coded_table(plans)
     table.to_csv(out / "coded.csv", index=False)
-    marker = {"generator_version": GENERATOR_VERSION, "preset": _preset(preset).name, "seed": seed,
+    marker = {"generator_version": version, "preset": _preset(preset).name, "seed": seed,
               "n_subjects": n_subjects, "clips_per_subject": clips_per_subject, "emotions": emotions,
               "clips": len(plans),
               "coded_sha256": hashlib.sha256((out / "coded.csv").read_bytes()).hexdigest()}
@@ -357,14 +428,16 @@ def generate_release(preset: str, out_dir: str | Path, seed: int = 0, n_subjects
     return out
 
 
-def release_folder(preset: str, seed: int = 0, base: str | Path | None = None) -> Path:
+def release_folder(preset: str, seed: int = 0, base: str | Path | None = None,
+                   version: int = GENERATOR_VERSION) -> Path:
     base = Path(base) if base is not None else cache_dir() / "synthetic"
-    return base / f"{_preset(preset).name}-seed{seed}-v{GENERATOR_VERSION}"
+    return base / f"{_preset(preset).name}-seed{seed}-v{_check_version(version)}"
 
 
-def ensure_release(preset: str, seed: int = 0, base: str | Path | None = None) -> Path:
+def ensure_release(preset: str, seed: int = 0, base: str | Path | None = None,
+                   version: int = GENERATOR_VERSION) -> Path:
     """The folder of a full release, generating it (into a temporary sibling, then renamed) if absent."""
-    folder = release_folder(preset, seed, base)
+    folder = release_folder(preset, seed, base, version)
     if (folder / "DONE").exists():
         return folder
     if folder.exists():
@@ -372,7 +445,7 @@ def ensure_release(preset: str, seed: int = 0, base: str | Path | None = None) -
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        generate_release(preset, tmp, seed)
+        generate_release(preset, tmp, seed, version=version)
         try:
             os.rename(tmp, folder)
         except OSError:
@@ -403,22 +476,25 @@ def load_release(folder: str | Path) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------ datasets
 def load_synthetic(presets: tuple[str, ...], protocol: Protocol, name: str, title: str,
-                   root: Path | None = None, seed: int = 0) -> ClipDataset:
+                   root: Path | None = None, seed: int = 0, version: int = GENERATOR_VERSION) -> ClipDataset:
     """A synthetic dataset: the releases of ``presets`` (generated if absent) under ``protocol``.
 
-    ``root``, when given, replaces ``cache_dir()/"synthetic"`` as the folder holding the releases.
+    ``root``, when given, replaces ``cache_dir()/"synthetic"`` as the folder holding the releases;
+    ``version`` selects the generator (:data:`GENERATOR_VERSIONS`; older releases stay valid under theirs).
     """
-    folders = [ensure_release(p, seed, root) for p in presets]
+    folders = [ensure_release(p, seed, root, version) for p in presets]
     coded = pd.concat([load_release(f) for f in folders], ignore_index=True)
     clips, exclusions = apply_protocol(coded, protocol, source_alias=SOURCE_ALIAS)
     notes = [
-        f"synthetic face clips, generator v{GENERATOR_VERSION} (benchmarks.data.synthetic), seed {seed}; "
+        f"synthetic face clips, generator v{version} (benchmarks.data.synthetic), seed {seed}; "
         f"releases {', '.join(PRESETS[p].release for p in presets)} shaped like the real coded sets "
         "(subjects, native emotions and their counts); protocol " + protocol.name,
         "each clip: neutral onset (frame 0) -> apex (middle third, from the generator) -> offset (last "
         "frame); "
         "an AU-like local displacement of 1-2 px at apex (128 px), ~15% ambiguous clips (blend or weak), "
-        "head motion, illumination drift and sensor noise",
+        "head motion, illumination drift and sensor noise"
+        + ("; with it, the AUs' appearance change (furrows, folds, shading) and static folds per subject"
+           if version >= 3 else " (v2: no appearance change)"),
         "a stand-in for the licensed data: numbers on it say nothing about real micro-expressions",
     ]
     return ClipDataset(name=name, title=title, classes=protocol.classes, clips=clips, exclusions=exclusions,
@@ -426,10 +502,11 @@ def load_synthetic(presets: tuple[str, ...], protocol: Protocol, name: str, titl
 
 
 def _register(name: str, title: str, presets: tuple[str, ...], protocol: Protocol) -> None:
-    def loader(root: Path | None = None, seed: int = 0, **_) -> ClipDataset:
-        return load_synthetic(presets, protocol, name, title, root, seed)
+    def loader(root: Path | None = None, seed: int = 0, version: int = GENERATOR_VERSION, **_) -> ClipDataset:
+        return load_synthetic(presets, protocol, name, title, root, seed, version)
 
-    loader.__doc__ = f"{title}: releases {presets} under {protocol.name} (``seed`` selects the generation)."
+    loader.__doc__ = (f"{title}: releases {presets} under {protocol.name} (``seed`` selects the generation, "
+                      "``version`` the generator).")
     register_dataset(DatasetSpec(
         name=name, title=title, kind="synthetic", loader=loader, classes=protocol.classes,
         citation="embedded generator (benchmarks.data.synthetic)",

@@ -122,6 +122,7 @@ class FaceIdentity:
             pts[f"ala_{side}"] = (self.cx + sx * 0.6 * self.nose_w, self.nose_y - 3.0)
             pts[f"upper_lip_{side}"] = (self.cx + sx * 0.4 * self.mouth_w, self.mouth_y - self.lip_up)
             pts[f"corner_{side}"] = (self.cx + sx * self.mouth_w, self.mouth_y)
+            pts[f"eye_outer_{side}"] = (self.cx + sx * (self.eye_dx + self.eye_rx), self.eye_y)
         return pts
 
 
@@ -323,6 +324,77 @@ def temporal_profile(n_frames: int, apex: int, residual: float) -> np.ndarray:
     return np.where(t <= apex, rise, fall)
 
 
+# ------------------------------------------------------------------------------------- appearance
+# What an action unit does to the skin besides moving it (FACS manual, "appearance changes": Ekman,
+# Friesen & Hager 2002): furrows, deepened folds, bulges. Each entry is (landmark, kind, offset, sigma,
+# angle, period, depth), lengths in px for a face of half-width 45 px (scaled with the face): ``offset``
+# (outward dx, dy) from the landmark, mirrored on the image-left side like the motion; a window of
+# ``sigma`` = (along, across) the direction ``angle`` (radians from the image x axis, pointing outward);
+# ``kind`` "furrows" = dark parallel lines along ``angle``, ``period`` px apart, inside the window, or
+# "shade" = the window alone, dark for depth < 0 and bright for depth > 0. ``depth`` is the relative
+# intensity change at full intensity for AU weight 1, before the clip's and the subject's factors.
+AU_APPEARANCE: dict[str, tuple[tuple[str, str, tuple[float, float], tuple[float, float], float, float, float],
+                               ...]] = {
+    "AU1": (("brow_inner", "furrows", (1.0, -9.0), (6.0, 5.0), 0.0, 5.0, -0.10),),       # central forehead
+    "AU2": (("brow_outer", "furrows", (-1.0, -9.0), (6.0, 5.0), 0.0, 5.0, -0.09),),      # lateral forehead
+    "AU4": (("nose_root", "furrows", (0.0, -4.0), (4.0, 4.5), math.pi / 2, 4.0, -0.12),  # glabellar furrows
+            ("brow_inner", "shade", (0.0, 3.0), (4.0, 1.6), 0.0, 0.0, -0.06)),           # brow bulge shadow
+    "AU5": (("upper_lid", "shade", (0.0, 1.0), (3.5, 1.2), 0.0, 0.0, 0.08),),            # more sclera shows
+    "AU6": (("eye_outer", "furrows", (3.5, 1.0), (3.0, 4.5), 0.35, 3.6, -0.10),          # crow's feet
+            ("cheek", "shade", (0.0, -2.0), (6.0, 4.0), 0.0, 0.0, 0.06),                 # raised cheek
+            ("lower_lid", "shade", (0.0, 2.5), (4.0, 1.0), 0.0, 0.0, -0.07)),            # lower-lid bag
+    "AU7": (("lower_lid", "shade", (0.0, 1.5), (4.0, 0.9), 0.0, 0.0, -0.09),),           # lid bulge line
+    "AU9": (("nose_root", "furrows", (0.0, 4.5), (4.5, 3.5), 0.0, 3.8, -0.12),           # nose-root wrinkles
+            ("ala", "shade", (1.5, -1.0), (1.6, 3.0), -0.5, 0.0, -0.07)),
+    "AU10": (("ala", "shade", (2.5, 3.0), (1.2, 4.0), -0.45, 0.0, -0.10),),               # upper nasolabial fold
+    "AU12": (("ala", "shade", (4.0, 7.0), (1.3, 6.0), -0.38, 0.0, -0.12),                 # nasolabial fold deepens
+             ("cheek", "shade", (0.0, 1.0), (6.0, 4.0), 0.0, 0.0, 0.05)),
+    "AU14": (("corner", "shade", (2.5, 0.0), (1.2, 1.5), 0.0, 0.0, -0.15),),             # dimple
+    "AU15": (("corner", "shade", (0.5, 5.0), (1.0, 4.0), 0.0, 0.0, -0.10),),             # marionette line
+    "AU17": (("chin", "furrows", (0.0, 0.0), (6.0, 4.0), 0.0, 3.5, -0.08),               # chin boss wrinkling
+             ("lower_lip", "shade", (0.0, 3.5), (5.0, 1.2), 0.0, 0.0, -0.08)),           # mentolabial furrow
+    "AU20": (("corner", "furrows", (4.5, 0.0), (3.0, 3.5), math.pi / 2, 3.8, -0.08),),   # stretched skin lines
+}
+
+
+def _primitive(x, y, px, py, kind, sigma, angle, period, depth) -> np.ndarray:
+    """One appearance primitive centred at (px, py) (see :data:`AU_APPEARANCE`)."""
+    c, s = math.cos(angle), math.sin(angle)
+    dx, dy = x - px, y - py
+    along = c * dx + s * dy       # along the lines
+    across = -s * dx + c * dy     # across the lines (their normal)
+    window = np.exp(-0.5 * ((along / sigma[0]) ** 2 + (across / sigma[1]) ** 2)).astype(np.float32)
+    if kind == "shade":
+        return depth * window
+    lines = 0.5 * (1.0 + np.cos(2.0 * math.pi * across / period))
+    return (depth * window * lines**2).astype(np.float32)
+
+
+def appearance_map(f: FaceIdentity, weights: dict[str, float], gain: float) -> np.ndarray:
+    """Relative intensity change (SIZE, SIZE) of the AU mix ``weights`` at full intensity, times ``gain``.
+
+    Same AU names as :func:`motion_field` (suffix ``L`` / ``R`` for a one-sided AU). Values are clipped to
+    [-0.5, 0.5]; multiply the neutral face by ``1 + intensity * map``.
+    """
+    x, y = _grid()
+    lm = f.landmarks()
+    out = np.zeros((SIZE, SIZE), np.float32)
+    scale = f.a / 45.0
+    for name, w in weights.items():
+        base, sides = name, ("L", "R")
+        if name not in AU_APPEARANCE and name[:-1] in AU_APPEARANCE and name[-1] in "LR":
+            base, sides = name[:-1], (name[-1],)
+        if base not in AU_APPEARANCE:
+            raise ValueError(f"unknown action unit {name!r} (known: {', '.join(AU_APPEARANCE)})")
+        for landmark, kind, (ox, oy), sigma, angle, period, depth in AU_APPEARANCE[base]:
+            points = [(lm[landmark], 1.0)] if landmark in MIDLINE else \
+                [(lm[f"{landmark}_{s}"], -1.0 if s == "L" else 1.0) for s in sides]
+            for (px, py), sx in points:
+                out += w * _primitive(x, y, px + sx * ox * scale, py + oy * scale, kind,
+                                      (sigma[0] * scale, sigma[1] * scale), sx * angle, period * scale, depth)
+    return np.clip(out * np.float32(gain), -0.5, 0.5)
+
+
 # ------------------------------------------------------------------------------------- nuisance
 @dataclass(frozen=True)
 class Nuisance:
@@ -354,12 +426,16 @@ def sample_nuisance(rng: np.random.Generator, n_frames: int) -> Nuisance:
 
 
 def render_clip(face: np.ndarray, f: FaceIdentity, field: np.ndarray, profile: np.ndarray,
-                nuisance: Nuisance | None, rng: np.random.Generator | None = None) -> np.ndarray:
+                nuisance: Nuisance | None, rng: np.random.Generator | None = None,
+                appearance: np.ndarray | None = None) -> np.ndarray:
     """Frames (T, SIZE, SIZE, 3) uint8: ``face`` warped by ``profile[t] * field`` and the nuisance.
 
     A face point p appears at R(p + s d(p) - c) + c + t: for each output pixel the source is found by
     undoing the rigid motion, then the expression (first order: u - s d(u)). ``nuisance=None`` gives
-    a clean clip (no head motion, lighting change or noise).
+    a clean clip (no head motion, lighting change or noise). ``appearance`` (SIZE, SIZE), a relative
+    intensity change in the neutral face's frame (:func:`appearance_map`), is applied with the same
+    intensity as the motion: frame t warps ``face * (1 + profile[t] * appearance)``, so the folds and
+    shading ride with the skin.
     """
     x, y = _grid()
     frames = np.empty((len(profile), SIZE, SIZE, 3), np.uint8)
@@ -378,7 +454,8 @@ def render_clip(face: np.ndarray, f: FaceIdentity, field: np.ndarray, profile: n
             d = cv2.remap(field, ux, uy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             ux -= s * d[..., 0]
             uy -= s * d[..., 1]
-        img = cv2.remap(face, ux, uy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        src = face if appearance is None or s == 0 else face * (1.0 + np.float32(s) * appearance)[..., None]
+        img = cv2.remap(src, ux, uy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         if nuisance is not None:
             gx, gy = (float(v) for v in nuisance.gradient[t])
             img *= (float(nuisance.gain[t]) * (1.0 + gx * ramp_x + gy * ramp_y))[..., None]

@@ -1,0 +1,1 @@
+"""Diagnostics that look inside training (learning curves); reporting of finished runs lives in ``render``."""
