@@ -159,13 +159,29 @@ def clip_features(spec: MethodSpec, cfg: Any, ds: ClipDataset, views: tuple[View
     return np.stack(rows)
 
 
-def _run_handcrafted(spec, cfg, ds, folds, views, preferred) -> list[tuple[Fold, np.ndarray, int]]:
+LABEL_CONTROLS = ("shuffled",)
+SHUFFLED_NOTE = "shuffled-label control: training labels permuted within each training fold (a null model)"
+
+
+def training_labels(y: np.ndarray, fold: Fold, control: str | None, key: Any) -> np.ndarray:
+    """The labels a fold trains on: ``y[train_idx]``, or for the ``"shuffled"`` control the same labels in a
+    seeded random order over the fold's training clips (class counts kept, association with the clips gone)."""
+    y_tr = y[fold.train_idx]
+    if control is None:
+        return y_tr
+    if control not in LABEL_CONTROLS:
+        raise ValueError(f"label control must be None or one of {LABEL_CONTROLS}, got {control!r}")
+    rng = np.random.default_rng(derive_seed(key, "shuffled_labels", fold.k))
+    return y_tr[rng.permutation(len(y_tr))]
+
+
+def _run_handcrafted(spec, cfg, ds, folds, views, preferred, control=None) -> list[tuple[Fold, np.ndarray, int]]:
     x = clip_features(spec, cfg, ds, views, preferred)
     y = ds.labels()
     out = []
     for f in folds:
         clf = spec.classifier(cfg)
-        clf.fit(x[f.train_idx], y[f.train_idx])
+        clf.fit(x[f.train_idx], training_labels(y, f, control, {"method": spec.name, "dataset": ds.name}))
         out.append((f, np.asarray(clf.predict(x[f.test_idx]), dtype=np.int64), -1))
     return out
 
@@ -248,7 +264,7 @@ def model_factory(spec: MethodSpec, cfg: Any, init_weights: str | Path | None = 
 
 
 def _run_deep(spec, cfg, ds, folds, views, seed, epoch_policy, device,
-              fold_batching: bool = False, init_weights: str | Path | None = None
+              fold_batching: bool = False, init_weights: str | Path | None = None, control: str | None = None
               ) -> list[tuple[Fold, np.ndarray, int]]:
     factory = model_factory(spec, cfg, init_weights)
     x = deep_inputs(spec, cfg, ds, views)
@@ -256,7 +272,7 @@ def _run_deep(spec, cfg, ds, folds, views, seed, epoch_policy, device,
     groups = ds.groups()
     tcfg = train_config(cfg, epoch_policy, device)
     key = unit_key(spec, cfg, ds, seed)
-    if fold_batching and len(folds) > 1:
+    if fold_batching and len(folds) > 1 and control is None:  # a control's labels differ per fold: sequential
         hooks = [spec.pre_fit(cfg, x, f) if spec.pre_fit is not None else None for f in folds]
         seeds = [derive_seed(key, f.k) for f in folds]
         results = train_folds_batched(factory, x, y, folds, tcfg, seeds, groups=groups,
@@ -266,7 +282,7 @@ def _run_deep(spec, cfg, ds, folds, views, seed, epoch_policy, device,
     for f in folds:
         tr, te = f.train_idx, f.test_idx
         hook = spec.pre_fit(cfg, x, f) if spec.pre_fit is not None else None
-        result = train_fold(factory, _take(x, tr), y[tr], _take(x, te),
+        result = train_fold(factory, _take(x, tr), training_labels(y, f, control, key), _take(x, te),
                             y[te] if epoch_policy == "oracle" else None, tcfg, derive_seed(key, f.k),
                             groups_train=groups[tr], n_classes=ds.n_classes, pre_fit=hook)
         out.append((f, result.y_pred.astype(np.int64), int(result.chosen_epoch)))
@@ -285,7 +301,8 @@ def _take(x: Any, idx: np.ndarray) -> Any:
 def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None = None, seed: int = 0,
              overrides: Mapping[str, Any] | None = None, epoch_policy: str = "last", epochs: int | None = None,
              folds: int | Iterable[int | str] | None = None, root: Any = None, device: str = "auto",
-             fold_batching: bool = False, init_weights: str | Path | None = None) -> pd.DataFrame:
+             fold_batching: bool = False, init_weights: str | Path | None = None,
+             label_control: str | None = None) -> pd.DataFrame:
     """Predictions of ``method_name`` under LOSO on ``dataset`` (a registered name or a ClipDataset).
 
     ``folds``: None (all subjects), an int (the first n folds in sorted subject order) or fold indices /
@@ -299,6 +316,8 @@ def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None =
     pays (CUDA) unless told otherwise (``--fold-batching`` / ``--no-fold-batching``).
     ``init_weights``: a local file of initial weights for a deep method's model (default: from scratch);
     every prediction row names it and its checksum (``init_weights`` column).
+    ``label_control="shuffled"``: the shuffled-label control (:func:`training_labels`; test labels untouched),
+    named in every row's ``protocol_note``; a control's scores estimate what the pipeline gets by chance.
     ``df.attrs`` holds the config, the wall time and the number of folds.
     """
     t0 = time.perf_counter()
@@ -312,13 +331,15 @@ def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None =
     if init_weights and spec.family != "deep":
         raise ValueError(f"init weights: method {spec.name} is {spec.family} (no model weights)")
     if spec.family == "handcrafted":
-        results = _run_handcrafted(spec, cfg, ds, chosen, views, preferred)
+        results = _run_handcrafted(spec, cfg, ds, chosen, views, preferred, label_control)
         policy, label = NO_EPOCHS, "n/a (no training epochs)"
     else:
         results = _run_deep(spec, cfg, ds, chosen, views, seed, epoch_policy, device, fold_batching,
-                            init_weights)
+                            init_weights, label_control)
         policy = epoch_policy
         label = policy_label(train_config(cfg, epoch_policy, "cpu"))
+    if label_control is not None:
+        note = "; ".join(n for n in (note, SHUFFLED_NOTE) if n)
     label_views = views_label(spec.input_views(cfg) if preferred else views)
     if preferred and spec.name == "lbptop" and getattr(cfg, "n_frames", 0) is None:
         label_views = label_views.replace("n_frames=1", "n_frames=<onset..offset length>")

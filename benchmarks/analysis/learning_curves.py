@@ -27,11 +27,16 @@ from benchmarks.atomic import atomic_write_json
 from benchmarks.presets import PRESETS, get_preset
 
 
-def _fold_curve(job: tuple[str, str, str, dict[str, Any], int, int]) -> dict[str, Any]:
+def _load(dataset: str, version: int | None):
+    from benchmarks.data.registry import load_dataset
+
+    return load_dataset(dataset, version=version) if version is not None else load_dataset(dataset)
+
+
+def _fold_curve(job: tuple[str, str, str, dict[str, Any], int, int, int | None]) -> dict[str, Any]:
     """Train one fold with the per-epoch probe; returns its per-epoch records."""
     import torch
 
-    from benchmarks.data.registry import load_dataset
     from benchmarks.evaluate import _take, deep_inputs, method_config, model_factory, resolve_views, train_config
     from benchmarks.evaluate import unit_key as eval_unit_key
     from benchmarks.registry import get_method
@@ -39,10 +44,10 @@ def _fold_curve(job: tuple[str, str, str, dict[str, Any], int, int]) -> dict[str
     from benchmarks.splits import loso_splits
     from benchmarks.trainer import _as_inputs, predict, train_fold
 
-    method, variant, dataset, overrides, k, seed = job
+    method, variant, dataset, overrides, k, seed, version = job
     torch.set_num_threads(1)
     spec = get_method(method)
-    ds = load_dataset(dataset)
+    ds = _load(dataset, version)
     cfg = method_config(spec, ds, variant or None, overrides, None)
     views, _, _ = resolve_views(spec, cfg, ds)
     x = deep_inputs(spec, cfg, ds, views)
@@ -128,14 +133,14 @@ def plot(curves: dict[str, dict[str, Any]], dataset: str, path: Path) -> Path:
 
 
 def run(cells: list[tuple[str, str]], datasets: list[str], preset: str, folds: int | None, jobs: int,
-        epochs: int | None, seed: int = 0, extra: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    from benchmarks.data.registry import load_dataset
+        epochs: int | None, seed: int = 0, extra: Mapping[str, Any] | None = None,
+        version: int | None = None) -> dict[str, dict[str, Any]]:
     from benchmarks.registry import get_method, hyperparameters
 
     p = get_preset(preset)
     curves: dict[str, dict[str, Any]] = {}
     for dataset in datasets:
-        ds = load_dataset(dataset)
+        ds = _load(dataset, version)
         n_folds = ds.clips["group"].nunique()
         chosen = list(range(n_folds)) if not folds else sorted({round(i * n_folds / folds) for i in range(folds)})
         for method, variant in cells:
@@ -145,19 +150,24 @@ def run(cells: list[tuple[str, str]], datasets: list[str], preset: str, folds: i
                 overrides["epochs"] = epochs
             known = set(hyperparameters(spec.config(variant or None)))
             overrides.update({k: v for k, v in (extra or {}).items() if k in known})
-            jobs_ = [(method, variant, dataset, overrides, k, seed) for k in chosen]
+            jobs_ = [(method, variant, dataset, overrides, k, seed, version) for k in chosen]
             t0 = time.time()
-            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as ex:
-                per_fold = list(ex.map(_fold_curve, jobs_))
+            if jobs == 1:
+                per_fold = [_fold_curve(j) for j in jobs_]
+            else:
+                with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as ex:
+                    per_fold = list(ex.map(_fold_curve, jobs_))
             label = f"{method}[{variant}]" if variant else method
             counts = np.bincount(ds.labels()[np.concatenate([loso_test(ds, k) for k in chosen])],
                                  minlength=ds.n_classes)
-            curves[f"{label}/{dataset}"] = {
-                "label": label, "dataset": dataset, "preset": preset, "overrides": overrides, "folds": chosen,
+            name = f"{label}/{dataset}" + (f"/v{version}" if version is not None else "")
+            curves[name] = {
+                "label": label + (f" (generator v{version})" if version is not None else ""), "dataset": dataset,
+                "generator_version": version, "preset": preset, "overrides": overrides, "folds": chosen,
                 "n_folds_total": n_folds, "seed": seed, "majority_rate": float(counts.max() / counts.sum()),
                 "curve": pool_folds(per_fold), "wall_s": round(time.time() - t0, 1),
                 "fold_wall_s": [round(f["wall_s"], 1) for f in per_fold]}
-            last = curves[f"{label}/{dataset}"]["curve"][-1]
+            last = curves[name]["curve"][-1]
             print(f"{label:24s} {dataset:18s} train {last['train_acc']:.3f} held-out {last['test_acc']:.3f} "
                   f"hist {last['test_hist']} ({time.time() - t0:.0f} s)", flush=True)
     return curves
@@ -187,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, help="evenly spaced LOSO folds to train (default: all)")
     ap.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                     help="override a hyperparameter of every method that has it (value read as JSON, else text)")
+    ap.add_argument("--generator-version", type=int, help="synthetic datasets: the generator version (default: newest)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", required=True, help="folder for curves.json and the figures")
     a = ap.parse_args(argv)
@@ -213,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         except json.JSONDecodeError:
             extra[key] = value
     datasets = [d.strip() for d in a.datasets.split(",") if d.strip()]
-    curves = run(cells, datasets, a.preset, a.folds, a.jobs, a.epochs, extra=extra)
+    curves = run(cells, datasets, a.preset, a.folds, a.jobs, a.epochs, extra=extra, version=a.generator_version)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     old = json.loads((out / "curves.json").read_text()) if (out / "curves.json").exists() else {}
