@@ -35,6 +35,7 @@ class MFVANConfig:
     teacher_res_blocks: tuple[int, int, int] = (0, 0, 2)  # open: residual modules after each encoder stage
     student_widths: tuple[int, int] = (16, 32)  # open: shallow student, two conv + two deconv layers
     deconv_kernel: int = 4  # open: 4 = overlapping stride-2 deconvolution, 2 = non-overlapping (cheaper)
+    student_residual: bool = False  # open: student = apex + r(apex), r starting at 0 (README "Diagnosis")
     soft_target_weight: float = 1.0  # open: weight of ||student - teacher||^2 (teacher as soft target)
     remove_loss_weight: float = 1.0  # eq. 9 sums L_remove with weight 1
     classifier_grad_to_ri: bool = True  # eq. 9 is one joint loss: classification gradients reach the student

@@ -85,16 +85,27 @@ class TeacherAutoencoder(nn.Module):
 
 
 class StudentNetwork(nn.Module):
-    """Shallow student: two stride-2 conv layers and two deconvolution layers (apex -> onset)."""
+    """Shallow student: two stride-2 conv layers and two deconvolution layers (apex -> onset).
 
-    def __init__(self, in_chans: int = 3, widths: tuple[int, int] = (16, 32), deconv_kernel: int = 4) -> None:
+    ``residual=True`` generates ``apex + decoder(encoder(apex))`` with the last deconvolution initialised to
+    zero, so the student starts at the trivial answer "onset = apex" and learns only what the expression
+    changed (an open choice: the paper says the student generates the onset; see README "Diagnosis").
+    """
+
+    def __init__(self, in_chans: int = 3, widths: tuple[int, int] = (16, 32), deconv_kernel: int = 4,
+                 residual: bool = False) -> None:
         super().__init__()
         w1, w2 = widths
+        self.residual = residual
         self.encoder = nn.Sequential(conv_bn_relu(in_chans, w1, stride=2), conv_bn_relu(w1, w2, stride=2))
         self.decoder = nn.Sequential(deconv_bn_relu(w2, w1, deconv_kernel), deconv(w1, in_chans, deconv_kernel))
+        if residual:
+            nn.init.zeros_(self.decoder[-1].weight)
+            nn.init.zeros_(self.decoder[-1].bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.decoder(self.encoder(x))
+        out = self.decoder(self.encoder(x))
+        return x + out if self.residual else out
 
 
 class IdentityRemoval(nn.Module):
@@ -102,10 +113,10 @@ class IdentityRemoval(nn.Module):
 
     def __init__(self, in_chans: int, teacher_widths: tuple[int, int, int],
                  teacher_res_blocks: tuple[int, int, int], student_widths: tuple[int, int],
-                 deconv_kernel: int = 4) -> None:
+                 deconv_kernel: int = 4, student_residual: bool = False) -> None:
         super().__init__()
         self.teacher = TeacherAutoencoder(in_chans, teacher_widths, teacher_res_blocks, deconv_kernel)
-        self.student = StudentNetwork(in_chans, student_widths, deconv_kernel)
+        self.student = StudentNetwork(in_chans, student_widths, deconv_kernel, student_residual)
 
     def forward(self, apex: Tensor, with_teacher: bool) -> tuple[Tensor, Tensor | None]:
         """(student's generated onset, teacher's generated onset or None)."""

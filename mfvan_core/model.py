@@ -34,7 +34,7 @@ class MFVAN(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(c.seed)
             self.ri = (IdentityRemoval(c.in_chans, c.teacher_widths, c.teacher_res_blocks, c.student_widths,
-                                       c.deconv_kernel)
+                                       c.deconv_kernel, c.student_residual)
                        if c.use_ri else None)
             self.cnn = GlobalCNN(c.in_chans, c.cnn_widths, c.cnn_res_blocks, c.embed_dim)
             channels = {1: c.in_chans, 2: c.cnn_widths[0], 3: c.cnn_widths[1]}

@@ -94,3 +94,24 @@ def test_student_learns_apex_to_onset():
     assert all(math.isfinite(v) for v in terms[-1].values())
     assert terms[-1]["teacher"] < terms[0]["teacher"]
     assert student_mse() < 0.5 * initial
+
+
+def test_residual_student_starts_at_onset_equals_apex_and_learns_from_there():
+    import torch
+
+    from mfvan_core.identity import StudentNetwork
+
+    torch.manual_seed(0)
+    apex = torch.rand(4, 3, 32, 32)
+    plain, residual = StudentNetwork(residual=False), StudentNetwork(residual=True)
+    assert torch.equal(residual(apex), apex)                       # the trivial answer, exactly
+    assert (plain(apex) - apex).abs().mean() > 0.05                 # the plain student starts far from it
+    onset = apex * 0.9
+    opt = torch.optim.Adam(residual.parameters(), 1e-2)
+    start = torch.mean((residual(apex) - onset) ** 2).item()
+    for _ in range(30):
+        loss = torch.mean((residual(apex) - onset) ** 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * start

@@ -223,6 +223,8 @@ SPEC = register_method(MethodSpec(
         "use_ri": "paper section 3.1 and Table 3 (+RI rows)",
         "teacher_widths": OPEN, "teacher_res_blocks": f"{OPEN}; 'multiple residual modules' (section 3.1)",
         "student_widths": f"{OPEN}; 'shallow student network' (section 3.1)", "deconv_kernel": OPEN,
+        "student_residual": (f"{OPEN}: False = the student generates the onset image (section 3.1); True = apex + "
+                             "a residual that starts at zero (mfvan_core/README.md, 'Diagnosis')"),
         "soft_target_weight": f"chosen ({README}, 'Readings of ambiguous text': teacher as soft target), weight 1",
         "remove_loss_weight": "paper eq. 9: L_remove summed with weight 1",
         "classifier_grad_to_ri": f"paper eq. 9 is one joint objective ({README})",
