@@ -1,0 +1,133 @@
+"""``python -m benchmarks.run`` end to end, as a user runs it: a smoke run, a dry run, a rerun that reuses
+every unit (with figures and MLflow), a failing unit, and crash safety under Ctrl-C and SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+
+import pandas as pd
+import pytest
+
+from tests.cli import (
+    CELL,
+    interrupt,
+    markers,
+    one_error_line,
+    predictions,
+    run_cli,
+    start_cli,
+    temp_files,
+    wait_for_markers,
+)
+
+SEEDS = ("--seeds", "0,1")  # 2 folds x 2 seeds: 4 units
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted smoke run (4 units) without MLflow: its folder and its completed process."""
+    out = tmp_path_factory.mktemp("reference") / "out"
+    r = run_cli("benchmarks.run", *CELL, *SEEDS, "--no-mlflow", "--out", out)
+    assert r.returncode == 0, r.stderr
+    return out, r
+
+
+def test_smoke_run_writes_units_tables_and_no_mlflow(reference):
+    out, r = reference
+    assert "Traceback" not in r.stderr
+    assert len(markers(out)) == 4 and not temp_files(out) and not list((out / "units").rglob("*.lock"))
+    pred = predictions(out)
+    assert len(pred) and set(pred["seed"]) == {0, 1} and set(pred["fold"]) == {0, 1}
+    assert set(pred["method"]) == {"mfvan"} and set(pred["variant"]) == {"global"}
+    assert pred.groupby(["seed", "fold"])["unit_key"].nunique().eq(1).all()
+    assert len(pd.read_parquet(out / "results.parquet")) == 4
+    row = next(line for line in (out / "table3.md").read_text().splitlines() if line.startswith("| Global "))
+    assert " ± " in row.split("|")[2]  # two seeds: mean ± std in the SMIC accuracy cell
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["tables"] == [3] and meta["seeds"] == [0, 1] and meta["n_units"] == 4 and meta["n_failed"] == 0
+    assert not (out / "mlflow.db").exists() and "MLflow" not in r.stdout
+    assert "done: 4 units (0 reused)" in r.stdout and r.stdout.rstrip().endswith(f"outputs in {out}")
+    assert r.stderr.count("] done: mfvan[global] synthetic-smic") == 4
+
+
+def test_dry_run_prints_the_grid_and_writes_nothing(reference):
+    out, _ = reference
+    before = sorted((p, p.stat().st_mtime_ns) for p in out.rglob("*"))
+    r = run_cli("benchmarks.run", *CELL, *SEEDS, "--dry-run", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "seeds [0, 1]: 4 units, 4 done" in r.stdout and "mfvan  global synthetic-smic" in r.stdout
+    assert sorted((p, p.stat().st_mtime_ns) for p in out.rglob("*")) == before
+
+
+def test_rerun_reuses_every_unit_and_adds_figures_and_mlflow(reference, tmp_path):
+    src, _ = reference
+    out = tmp_path / "out"
+    shutil.copytree(src, out)
+    before = markers(out)
+    r = run_cli("benchmarks.run", *CELL, *SEEDS, "--figures", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "done: 4 units (4 reused)" in r.stdout and "] done:" not in r.stderr
+    assert markers(out) == before                                        # not one unit rewritten
+    pd.testing.assert_frame_equal(predictions(out), predictions(src))
+    pngs = sorted((out / "figures").glob("*.png"))
+    assert len(pngs) == 1 and "figures: 1 confusion matrices" in r.stdout
+    assert (out / "mlflow.db").is_file() and "MLflow: run " in r.stdout
+
+
+def test_failing_unit_is_reported_not_cached_and_exits_1(tmp_path):
+    out = tmp_path / "out"
+    r = run_cli("tests.cli_probe", "--table", "3", "--preset", "smoke", "--add-methods", "probe_ok,probe_fail",
+                "--methods", "probe_*", "--datasets", "synthetic-smic", "--jobs", "1", "--no-mlflow", "--out", out)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and "2 unit(s) FAILED (not cached; rerun to retry):" in r.stderr
+    assert "probe_fail synthetic-smic fold 0 (synthetic-smic/s1) seed 0: RuntimeError: probe failure" in r.stderr
+    report = json.loads((out / "failures.json").read_text())
+    assert [f["unit"].split()[0] for f in report] == ["probe_fail", "probe_fail"]
+    assert all("probe failure" in f["error"] and "Traceback" in f["trace"] for f in report)
+    assert len(markers(out)) == 2                                         # probe_ok's two units, cached
+    assert set(predictions(out)["method"]) == {"probe_ok"}
+    assert any(line.startswith("| probe_ok") for line in (out / "table3.md").read_text().splitlines())
+
+
+def test_ctrl_c_then_sigkill_lose_no_finished_unit(reference, tmp_path):
+    """Ctrl-C after the first unit: one clean line, exit 130, no temporary file. SIGKILL after the next one.
+    The rerun recomputes only what was not finished and its predictions equal the uninterrupted run's."""
+    ref, _ = reference
+    out = tmp_path / "out"
+    proc = start_cli("benchmarks.run", *CELL, *SEEDS, "--no-mlflow", "--out", out, log=tmp_path / "1.log")
+    n = wait_for_markers(proc, out, 0)
+    assert interrupt(proc, signal.SIGINT) == 130, (tmp_path / "1.log").read_text()
+    log = (tmp_path / "1.log").read_text()
+    assert "Traceback" not in log and 1 <= n < 4
+    k = len(markers(out))
+    assert log.rstrip().splitlines()[-1] == (f"interrupted: {k} of 4 units finished and cached in {out / 'units'}; "
+                                             "rerun the same command to continue")
+    assert not temp_files(out) and not (out / "predictions.parquet").exists()
+    first = markers(out)
+
+    proc = start_cli("benchmarks.run", *CELL, *SEEDS, "--no-mlflow", "--out", out, log=tmp_path / "2.log")
+    wait_for_markers(proc, out, len(first))
+    assert interrupt(proc, signal.SIGKILL) == -signal.SIGKILL
+    second = markers(out)
+    assert {k: second[k] for k in first} == first and len(second) < 4, "finished units changed or run completed"
+
+    r = run_cli("benchmarks.run", *CELL, *SEEDS, "--no-mlflow", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert f"done: 4 units ({len(second)} reused)" in r.stdout
+    assert r.stderr.count("] done:") == 4 - len(second)                  # only the unfinished ones computed
+    final = markers(out)
+    assert {k: final[k] for k in second} == second and len(final) == 4
+    assert not temp_files(out) and not list((out / "units").rglob("*.lock"))
+    pd.testing.assert_frame_equal(predictions(out), predictions(ref))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--table", "9"], "argument --table: no table '9'; known: 1, 2, 3 or all"),
+    (["--epochs", "-3"], "argument --epochs: -3 is not a positive integer"),
+])
+def test_bad_values_as_a_subprocess_are_one_error_line(tmp_path, argv, message):
+    args = [a for a in CELL if a not in ("--table", "3")] if argv[0] == "--table" else list(CELL)
+    r = run_cli("benchmarks.run", *args, *argv, "--out", tmp_path / "out")
+    assert r.returncode == 2 and message in one_error_line(r.stderr), r.stderr
