@@ -195,7 +195,7 @@ def prepare_views(p: Plan, jobs: int, chunk: int = 16) -> int:
         return 0
     if jobs <= 1:
         return sum(_compute_views(ds, todo) for ds, todo in chunks)
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN, initializer=_ignore_sigint)
+    pool = _worker_pool(jobs)
     try:
         n = sum(pool.map(_compute_views, *zip(*chunks)))
     except BaseException:
@@ -381,6 +381,15 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
         proc.terminate()
     for proc in processes:
         proc.join(timeout=10)
+    pool.shutdown(wait=True)  # joins the pool's manager thread, which closes its queues
+
+
+def _worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` spawned worker processes that leave Ctrl-C to this process (:func:`_stop_workers`)."""
+    # Workers stopped mid-item leave semaphores that multiprocessing's resource tracker then removes, with a
+    # warning per run that says nothing the "interrupted" line does not.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN, initializer=_ignore_sigint)
 
 
 def _run_items(items: list[list[Unit]], finished, progress, n_done, n_total: int, data_root, device: str,
@@ -401,7 +410,7 @@ def _run_items(items: list[list[Unit]], finished, progress, n_done, n_total: int
                 finished([u.key for u in item], None, f"{type(e).__name__}: {e}", traceback.format_exc())
     elif executor == "process":
         threads = max(1, (os.cpu_count() or 1) // jobs)
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN, initializer=_ignore_sigint)
+        pool = _worker_pool(jobs)
         try:
             pending = {pool.submit(compute_item, item, data_root, device, threads,
                                    (datasets or {}).get(item[0].dataset)) for item in items}

@@ -52,6 +52,21 @@ def test_smoke_run_writes_units_tables_and_no_mlflow(reference):
     assert r.stderr.count("] done: mfvan[global] synthetic-smic") == 4
 
 
+def test_rerun_reuses_every_unit_and_adds_figures(reference, tmp_path):
+    src, _ = reference
+    out = tmp_path / "out"
+    shutil.copytree(src, out)
+    before = markers(out)
+    r = run_cli("benchmarks.run", *CELL, *SEEDS, "--figures", "--no-mlflow", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "done: 4 units (4 reused)" in r.stdout and "] done:" not in r.stderr
+    assert markers(out) == before                                        # not one unit rewritten
+    pd.testing.assert_frame_equal(predictions(out), predictions(src))
+    pngs = sorted((out / "figures").glob("*.png"))
+    assert len(pngs) == 1 and "figures: 1 confusion matrices" in r.stdout
+
+
+@pytest.mark.slow
 def test_dry_run_prints_the_grid_and_writes_nothing(reference):
     out, _ = reference
     before = sorted((p, p.stat().st_mtime_ns) for p in out.rglob("*"))
@@ -61,19 +76,24 @@ def test_dry_run_prints_the_grid_and_writes_nothing(reference):
     assert sorted((p, p.stat().st_mtime_ns) for p in out.rglob("*")) == before
 
 
-def test_rerun_reuses_every_unit_and_adds_figures_and_mlflow(reference, tmp_path):
+@pytest.mark.slow
+def test_force_recomputes_the_matching_units_and_logs_to_mlflow(reference, tmp_path):
     src, _ = reference
     out = tmp_path / "out"
     shutil.copytree(src, out)
     before = markers(out)
-    r = run_cli("benchmarks.run", *CELL, *SEEDS, "--figures", "--out", out)
+    r = run_cli("benchmarks.run", *CELL, *SEEDS, "--force", "mfvan*", "--out", out)
     assert r.returncode == 0, r.stderr
-    assert "done: 4 units (4 reused)" in r.stdout and "] done:" not in r.stderr
-    assert markers(out) == before                                        # not one unit rewritten
-    pd.testing.assert_frame_equal(predictions(out), predictions(src))
-    pngs = sorted((out / "figures").glob("*.png"))
-    assert len(pngs) == 1 and "figures: 1 confusion matrices" in r.stdout
+    assert "--force mfvan*: 4 unit(s) will be recomputed" in r.stdout and "done: 4 units (0 reused)" in r.stdout
+    after = markers(out)
+    assert set(after) == set(before) and all(after[k][0] > before[k][0] for k in before)   # rewritten ...
+    pd.testing.assert_frame_equal(predictions(out), predictions(src))                     # ... to the same
     assert (out / "mlflow.db").is_file() and "MLflow: run " in r.stdout
+    r = run_cli("benchmarks.render", "--table", "3", "--out", out, "--to", tmp_path / "again", "--n-boot", "50")
+    assert r.returncode == 0, r.stderr
+    def global_row(path):
+        return next(line for line in path.read_text().splitlines() if line.startswith("| Global "))
+    assert global_row(tmp_path / "again" / "table3.md") == global_row(out / "table3.md")  # mean ± std of 2 seeds
 
 
 def test_failing_unit_is_reported_not_cached_and_exits_1(tmp_path):
@@ -131,3 +151,50 @@ def test_bad_values_as_a_subprocess_are_one_error_line(tmp_path, argv, message):
     args = [a for a in CELL if a not in ("--table", "3")] if argv[0] == "--table" else list(CELL)
     r = run_cli("benchmarks.run", *args, *argv, "--out", tmp_path / "out")
     assert r.returncode == 2 and message in one_error_line(r.stderr), r.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_worker_processes(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "out"
+    args = [a if a != "1" else "2" for a in CELL]  # --jobs 2: worker processes
+    proc = start_cli("benchmarks.run", *args, "--seeds", "0,1,2", "--no-mlflow", "--out", out, log=tmp_path / "log")
+    wait_for_markers(proc, out, 0)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children, "no worker processes"
+    assert interrupt(proc, signal.SIGINT) == 130
+    log = (tmp_path / "log").read_text()
+    assert "Traceback" not in log and log.rstrip().splitlines()[-1].startswith("interrupted: ")
+    gone, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, alive
+    assert not temp_files(out)
+
+
+@pytest.mark.slow
+def test_two_runs_at_once_share_units_and_keep_their_own_outputs(tmp_path):
+    """A (seeds 0-3) holds --out; B (seeds 3, 4), started while A runs, computes seed 4, takes A's seed-3 units
+    from the store, and writes its tables and predictions to a folder of its own."""
+    import re
+
+    out = tmp_path / "out"
+    a = start_cli("benchmarks.run", *CELL, "--seeds", "0,1,2,3", "--no-mlflow", "--out", out, log=tmp_path / "a.log")
+    wait_for_markers(a, out, 0)
+    b = start_cli("benchmarks.run", *CELL, "--seeds", "3,4", "--no-mlflow", "--out", out, log=tmp_path / "b.log")
+    assert a.wait(timeout=600) == 0 and b.wait(timeout=600) == 0
+    la, lb = (tmp_path / "a.log").read_text(), (tmp_path / "b.log").read_text()
+    assert "Traceback" not in la + lb
+    computed = {name: re.findall(r"\] done: (.+)", log) for name, log in (("a", la), ("b", lb))}
+    taken = re.findall(r"\] done by another run: (.+)", lb)
+    assert len(computed["a"]) == 8 and {s.split()[-1] for s in computed["a"]} == {"0", "1", "2", "3"}
+    assert len(computed["b"]) == 2 and {s.split()[-1] for s in computed["b"]} == {"4"}
+    assert not set(computed["a"]) & set(computed["b"]) and sorted(taken) == sorted(
+        s for s in computed["a"] if s.endswith("seed 3"))
+    assert len(markers(out)) == 10 and not temp_files(out) and not list((out / "units").rglob("*.lock"))
+    assert f"note: {out} is in use by another run (pid {a.pid}" in lb
+    (own,) = (out / "concurrent").glob("*/predictions.parquet")
+    pa, pb = predictions(out), predictions(own.parent)
+    assert set(pa["seed"]) == {0, 1, 2, 3} and set(pb["seed"]) == {3, 4}
+    pd.testing.assert_frame_equal(pa[pa["seed"] == 3].reset_index(drop=True),
+                                  pb[pb["seed"] == 3].reset_index(drop=True))
+    assert json.loads((own.parent / "run.json").read_text())["seeds"] == [3, 4]
+    assert json.loads((out / "run.json").read_text())["seeds"] == [0, 1, 2, 3]
