@@ -1,5 +1,7 @@
-"""``python -m benchmarks.run`` end to end, as a user runs it: a smoke run, a dry run, a rerun that reuses
-every unit (with figures and MLflow), a failing unit, and crash safety under Ctrl-C and SIGKILL."""
+"""``python -m benchmarks.run`` end to end, as a user runs it: a smoke run, a rerun that reuses every unit
+(with figures), a failing unit, and crash safety under Ctrl-C and SIGKILL; marked slow (``-m slow``): a dry
+run, ``--force`` with MLflow and ``benchmarks.render``, Ctrl-C stopping worker processes, two runs sharing one
+``--out``, and bad values as subprocesses."""
 
 from __future__ import annotations
 
@@ -143,6 +145,7 @@ def test_ctrl_c_then_sigkill_lose_no_finished_unit(reference, tmp_path):
     pd.testing.assert_frame_equal(predictions(out), predictions(ref))
 
 
+@pytest.mark.slow  # tests/test_cli_errors.py checks every bad value in-process; these two as a user sees them
 @pytest.mark.parametrize("argv, message", [
     (["--table", "9"], "argument --table: no table '9'; known: 1, 2, 3 or all"),
     (["--epochs", "-3"], "argument --epochs: -3 is not a positive integer"),
