@@ -175,23 +175,34 @@ def test_ctrl_c_stops_the_worker_processes(tmp_path):
 
 @pytest.mark.slow
 def test_two_runs_at_once_share_units_and_keep_their_own_outputs(tmp_path):
-    """A (seeds 0-3) holds --out; B (seeds 3, 4), started while A runs, computes seed 4, takes A's seed-3 units
-    from the store, and writes its tables and predictions to a folder of its own."""
+    """A (seeds 0-3) holds --out; B (seeds 3, 4) starts while A runs (A is paused with SIGSTOP meanwhile, so
+    that the two overlap whatever the machine's load): B computes seed 4, waits for A's seed-3 units and takes
+    them from the store, and writes its tables and predictions to a folder of its own."""
+    import os
     import re
+    import time
 
     out = tmp_path / "out"
     a = start_cli("benchmarks.run", *CELL, "--seeds", "0,1,2,3", "--no-mlflow", "--out", out, log=tmp_path / "a.log")
     wait_for_markers(a, out, 0)
-    b = start_cli("benchmarks.run", *CELL, "--seeds", "3,4", "--no-mlflow", "--out", out, log=tmp_path / "b.log")
+    os.kill(a.pid, signal.SIGSTOP)
+    try:
+        b = start_cli("benchmarks.run", *CELL, "--seeds", "3,4", "--no-mlflow", "--out", out, log=tmp_path / "b.log")
+        t0 = time.time()
+        while (tmp_path / "b.log").read_text().count("] done: ") < 2 and b.poll() is None:
+            assert time.time() - t0 < 600, "B did not compute its own units"
+            time.sleep(0.1)
+        assert b.poll() is None, "B finished without waiting for A's seed-3 units"
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
     assert a.wait(timeout=600) == 0 and b.wait(timeout=600) == 0
     la, lb = (tmp_path / "a.log").read_text(), (tmp_path / "b.log").read_text()
     assert "Traceback" not in la + lb
     computed = {name: re.findall(r"\] done: (.+)", log) for name, log in (("a", la), ("b", lb))}
     taken = re.findall(r"\] done by another run: (.+)", lb)
     assert len(computed["a"]) == 8 and {s.split()[-1] for s in computed["a"]} == {"0", "1", "2", "3"}
-    assert len(computed["b"]) == 2 and {s.split()[-1] for s in computed["b"]} == {"4"}
-    assert not set(computed["a"]) & set(computed["b"]) and sorted(taken) == sorted(
-        s for s in computed["a"] if s.endswith("seed 3"))
+    assert len(computed["b"]) == 2 and {s.split()[-1] for s in computed["b"]} == {"4"}   # no unit twice
+    assert sorted(taken) == sorted(s for s in computed["a"] if s.endswith("seed 3"))
     assert len(markers(out)) == 10 and not temp_files(out) and not list((out / "units").rglob("*.lock"))
     assert f"note: {out} is in use by another run (pid {a.pid}" in lb
     (own,) = (out / "concurrent").glob("*/predictions.parquet")
@@ -201,3 +212,14 @@ def test_two_runs_at_once_share_units_and_keep_their_own_outputs(tmp_path):
                                   pb[pb["seed"] == 3].reset_index(drop=True))
     assert json.loads((own.parent / "run.json").read_text())["seeds"] == [3, 4]
     assert json.loads((out / "run.json").read_text())["seeds"] == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module, argv, message", [
+    ("benchmarks.render", ["--table", "x", "--out", "results/mini"], "argument --table: no table 'x'"),
+    ("benchmarks.check", ["--golden", "{tmp}/none.json"], "error: --golden: no goldens at {tmp}/none.json"),
+    ("benchmarks.score", ["{tmp}/none.csv"], "error: {tmp}/none.csv: no such file"),
+])
+def test_render_check_and_score_as_subprocesses(tmp_path, module, argv, message):
+    r = run_cli(module, *[a.format(tmp=tmp_path) for a in argv])
+    assert r.returncode == 2 and message.format(tmp=tmp_path) in one_error_line(r.stderr), r.stderr
