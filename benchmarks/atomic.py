@@ -1,6 +1,7 @@
 """Atomic file writes: write to a temporary sibling, fsync, then rename into place.
 
-A reader never sees a half-written file; a crash or Ctrl-C leaves at most a stray ``*.tmp-*``.
+A reader never sees a half-written file; a crash leaves at most a stray ``<name>.tmp-<host>.<pid>-*``,
+which :func:`remove_stale_temps` deletes once its writer is gone (a run does so at start).
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +23,7 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[Path], None]) -> Pat
     """Call ``writer(tmp_path)`` and move the result to ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".tmp-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.tmp-{_HOST}.{os.getpid()}-", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -32,6 +35,44 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[Path], None]) -> Pat
         tmp_path.unlink(missing_ok=True)
         raise
     return path
+
+
+_HOST = socket.gethostname().replace("/", "_")
+_TEMP = re.compile(r"\.tmp-(?:(?P<host>.+)\.(?P<pid>\d+)-)?[^.]*$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | os.PathLike, older_than_s: float = 600.0) -> int:
+    """Delete the temporary files under ``folder`` that :func:`atomic_write` left behind in a crash: those of a
+    process of this host that no longer runs (a live writer's are kept: a concurrent run may be writing);
+    files of another host or of the older unnamed form only once ``older_than_s`` old. Returns how many."""
+    import time
+
+    n = 0
+    for p in Path(folder).rglob("*.tmp-*"):
+        m = _TEMP.search(p.name)
+        if m is None or not p.is_file():
+            continue
+        try:
+            if m["pid"] is not None and m["host"] == _HOST:
+                stale = not _alive(int(m["pid"]))
+            else:
+                stale = time.time() - p.stat().st_mtime > older_than_s
+            if stale:
+                p.unlink()
+                n += 1
+        except OSError:
+            continue
+    return n
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

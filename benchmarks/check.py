@@ -24,6 +24,7 @@ from tabulate import tabulate
 
 from benchmarks import metrics as M
 from benchmarks.atomic import atomic_write_json
+from benchmarks.cli_args import CliError, fail, positive_int, report, writable_folder
 from benchmarks.presets import Preset
 from benchmarks.runner import collect, execute, plan
 from benchmarks.units import UnitStore
@@ -71,26 +72,41 @@ def compare(now: dict, golden: dict) -> tuple[pd.DataFrame, bool]:
     return pd.DataFrame(rows, columns=["cell", "metric", "golden", "now", "diff", "tolerance", "status"]), drift
 
 
+def _read_golden(path: Path) -> dict:
+    """The ``cells`` of a golden file; :class:`CliError` naming the file when it is missing or malformed."""
+    if not path.is_file():
+        fail(f"--golden: no goldens at {path}; run with --update first")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        fail(f"--golden {path}: is not valid JSON ({e})")
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), dict):
+        fail(f"--golden {path}: has no 'cells' object (not a file written by --update)")
+    return data["cells"]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.check", description=__doc__.splitlines()[0])
     ap.add_argument("--update", action="store_true", help="rerun and rewrite the goldens")
     ap.add_argument("--golden", default=str(GOLDEN), help=f"golden file (default {GOLDEN})")
     ap.add_argument("--out", help="keep the sweep's units here (default: a temporary folder)")
-    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--jobs", type=positive_int, default=1)
     a = ap.parse_args(argv)
     t0 = time.time()
+    golden_path = Path(a.golden)
+    try:
+        if a.out:
+            writable_folder(a.out, "--out")
+        golden = None if a.update else _read_golden(golden_path)
+    except CliError as e:
+        return report(e)
     with tempfile.TemporaryDirectory() as tmp:
         now = run_sweep(Path(a.out or tmp), a.jobs)
-    golden_path = Path(a.golden)
     if a.update:
         atomic_write_json(golden_path, {"cells": now, "tolerance": TOLERANCE, "seeds": list(SEEDS),
                                         "preset": CHECK_PRESET.description})
         print(f"goldens written to {golden_path} ({len(now)} cells, {time.time() - t0:.0f} s)")
         return 0
-    if not golden_path.exists():
-        print(f"error: no goldens at {golden_path}; run with --update first", file=sys.stderr)
-        return 2
-    golden = json.loads(golden_path.read_text())["cells"]
     table, drift = compare(now, golden)
     print(tabulate(table.values.tolist(), headers=list(table.columns), tablefmt="github", floatfmt=".4f"))
     print(f"{'DRIFT' if drift else 'no drift'}: {len(now)} cells checked in {time.time() - t0:.0f} s")

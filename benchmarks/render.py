@@ -26,6 +26,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from benchmarks import metrics as M
+from benchmarks.cli_args import CliError, fail, non_negative_int, report, table_choice, writable_folder
 from benchmarks.tablespec import TableSpec, load_table_spec, with_added_methods
 
 NOT_RUNNABLE, REPORTED_ONLY, NO_DATA = "not runnable", "reported only", "n/a"
@@ -297,32 +298,45 @@ def find_predictions(folder: Path) -> Path | None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.render", description="Rebuild tables from stored "
                                 "predictions without training.")
-    p.add_argument("--table", required=True, help="1, 2, 3 or all")
+    p.add_argument("--table", required=True, type=table_choice, dest="tables", metavar="TABLE",
+                   help="1, 2, 3 or all")
     p.add_argument("--out", required=True, help="the run folder holding predictions.parquet and run.json")
-    p.add_argument("--n-boot", type=int, default=M.BOOTSTRAP_N)
+    p.add_argument("--n-boot", type=non_negative_int, default=M.BOOTSTRAP_N)
     p.add_argument("--to", help="write the tables here instead of --out")
     a = p.parse_args(argv)
+    try:
+        return _render(a)
+    except CliError as e:
+        return report(e)
+
+
+def _render(a: argparse.Namespace) -> int:
     out = Path(a.out)
+    if not out.is_dir():
+        fail(f"--out {out}: no such folder")
     meta_path = out / "run.json"
     pred_path = find_predictions(out)
     if pred_path is None or not meta_path.exists():
-        print(f"error: {out} has no predictions.parquet (or .csv, .csv.gz) / run.json (run benchmarks.run first)",
-              file=sys.stderr)
-        return 2
-    pred = load_predictions(pred_path)
-    meta = json.loads(meta_path.read_text())
+        fail(f"--out {out} has no predictions.parquet (or .csv, .csv.gz) / run.json (run benchmarks.run first)")
+    dest = writable_folder(a.to, "--to") if a.to else out
+    try:
+        pred = load_predictions(pred_path)
+    except Exception as e:  # noqa: BLE001 - pyarrow and pandas raise many types for a damaged file
+        fail(f"{pred_path}: cannot read the stored predictions ({type(e).__name__}: {str(e).splitlines()[0]})")
+    try:
+        meta = json.loads(meta_path.read_text())
+        ctx_fields = (meta["data"], meta["preset"], meta["epoch_policy"], meta.get("pooling", "pooled"),
+                      tuple(meta["seeds"]), meta.get("not_runnable", {}))
+    except (ValueError, KeyError, TypeError) as e:
+        fail(f"{meta_path}: not a run.json written by benchmarks.run ({type(e).__name__}: {e})")
     if "y_true" not in pred.columns:
         try:
             pred = attach_labels(pred, meta)
         except ValueError as e:
-            print(f"error: {pred_path}: {e}", file=sys.stderr)
-            return 2
-    tables = [1, 2, 3] if a.table == "all" else [int(a.table)]
-    for n in tables:
-        ctx = RenderContext(meta["data"], meta["preset"], meta["epoch_policy"], meta.get("pooling", "pooled"),
-                            tuple(meta["seeds"]), meta.get("not_runnable", {}))
+            fail(f"{pred_path}: {e}")
+    for n in a.tables:
         spec = with_added_methods(load_table_spec(n), meta.get("added_methods", []))
-        paths = render_with_tests(spec, pred, Path(a.to) if a.to else out, ctx, n_boot=a.n_boot)
+        paths = render_with_tests(spec, pred, dest, RenderContext(*ctx_fields), n_boot=a.n_boot)
         print(f"table {n}: " + ", ".join(str(p) for p in paths.values()))
     return 0
 

@@ -31,7 +31,7 @@ from benchmarks.presets import Preset
 from benchmarks.registry import get_method, hyperparameters
 from benchmarks.splits import loso_splits
 from benchmarks.tablespec import TableSpec
-from benchmarks.units import FOLD_BATCHED, NO_TRAINER, SEQUENTIAL, Unit, UnitStore, code_version
+from benchmarks.units import FOLD_BATCHED, NO_TRAINER, SEQUENTIAL, Unit, UnitClaim, UnitStore, code_version
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,8 @@ def table_cells(specs: Sequence[TableSpec], data: str, methods: Sequence[str] | 
         for row in spec.rows:
             if not row.implemented:
                 continue
-            if methods and not any(fnmatch.fnmatch(row.method, m) or fnmatch.fnmatch(_row_name(row), m)
-                                   for m in methods):
+            if methods and not any(m in (row.method, _row_name(row)) or fnmatch.fnmatch(row.method, m)
+                                   or fnmatch.fnmatch(_row_name(row), m) for m in methods):
                 continue
             for d in dict.fromkeys(names):
                 if datasets and not any(fnmatch.fnmatch(d, p) for p in datasets):
@@ -101,11 +101,16 @@ def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: 
     ``init_weights``: method name -> a local weights file its models start from (default: from scratch)."""
     weights: dict[str, tuple[str, str]] = {}  # method -> (sha256, path)
     for m, path in (init_weights or {}).items():
-        if get_method(m).family != "deep":
+        try:
+            family = get_method(m).family
+        except KeyError as e:
+            raise ValueError(f"--init-weights {m}={path}: {e.args[0]}") from None
+        if family != "deep":
             raise ValueError(f"--init-weights {m}={path}: {m} is not a deep method (no model weights)")
         if not Path(path).is_file():
             raise ValueError(f"--init-weights {m}={path}: no such file")
         weights[m] = (evaluate.file_sha256(path), str(Path(path).resolve()))
+    fitted: set[tuple[str, str]] = set()
     if fold_batching is None:
         fold_batching = batching_pays()
     p = Plan()
@@ -134,12 +139,34 @@ def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: 
         policy = epoch_policy if spec.family == "deep" else evaluate.NO_EPOCHS
         trainer = (FOLD_BATCHED if fold_batching else SEQUENTIAL) if spec.family == "deep" else NO_TRAINER
         config = _jsonable(hyperparameters(cfg))
+        if method in weights and (method, repr(config)) not in fitted:
+            check_weights_fit(spec, cfg, weights[method][1], f"--init-weights {method}={init_weights[method]}")
+            fitted.add((method, repr(config)))
         code = code_version(method)
         for seed in seeds:
             for f in folds:
                 p.units.append(Unit(method, variant, dname, ds.manifest_hash(), f.k, f.test_group, int(seed), policy,
                                     config, overrides, code, trainer, *weights.get(method, ("", ""))))
     return p
+
+
+def check_weights_fit(spec, cfg, path: str, what: str) -> None:
+    """Raise ValueError (one line, starting with ``what``) unless ``path`` is a state dict that the model
+    ``spec.build(cfg)`` loads with ``strict=True``: a truncated or foreign file fails at planning, not in
+    every unit."""
+    try:
+        state = evaluate.load_weights(path)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{what}: {_one_line(str(e))}") from None
+    try:
+        spec.build(cfg).load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"{what}: does not fit {spec.name} as configured here ({_one_line(str(e))})") from None
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = "; ".join(part.strip() for part in text.splitlines() if part.strip())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def batching_pays() -> bool:
@@ -168,8 +195,14 @@ def prepare_views(p: Plan, jobs: int, chunk: int = 16) -> int:
         return 0
     if jobs <= 1:
         return sum(_compute_views(ds, todo) for ds, todo in chunks)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN) as pool:
-        return sum(pool.map(_compute_views, *zip(*chunks)))
+    pool = _worker_pool(jobs)
+    try:
+        n = sum(pool.map(_compute_views, *zip(*chunks)))
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    pool.shutdown()
+    return n
 
 
 def _jsonable(d: dict) -> dict:
@@ -262,22 +295,31 @@ def execute(units: Sequence[Unit], store: UnitStore, data_root: str | Path | Non
     thread per core share each), or on a Dask cluster (``"dask"``: the scheduler at ``address``, or a
     local cluster of ``jobs`` single-threaded worker processes when ``address`` is None). Whatever the
     executor, this process writes every finished unit to ``store`` as its result arrives.
-    ``progress(unit, n_done, n_total, wall)`` is called with ``wall=None`` when a work item starts in this
-    process, and once per finished or failed unit.
+
+    Another invocation may share ``store``: a work item runs only once its units are claimed
+    (:meth:`UnitStore.claim`); items another process holds wait until it lets go, and are then taken from
+    the store (or computed here, if it failed or was stopped). ``progress(unit, n_done, n_total, wall)`` is
+    called with ``wall=None`` when a work item starts in this process, once per finished or failed unit,
+    and with a fifth argument True for a unit that another invocation computed.
     """
     executor = executor or ("local" if jobs <= 1 else "process")
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
-    todo = list({u.key: u for u in units if not store.is_done(u)}.values())  # one per computation
-    items = work_items(todo)
-    by_key = {u.key: u for u in todo}
+    todo = []
+    for u in {u.key: u for u in units}.values():  # one per computation
+        if store.is_done(u):
+            store.tidy(u)
+        else:
+            todo.append(u)
     failures: list[Failure] = []
     done = 0
+    claims: dict[str, tuple[UnitClaim, list[Unit]]] = {}
 
     def finished(keys: list[str], results, err: str | None, trace: str | None) -> None:
         nonlocal done
-        for i, key in enumerate(keys):
-            u, wall = by_key[key], None
+        item = [by_key[k] for k in keys]
+        for i, u in enumerate(item):
+            wall = None
             if err is None:
                 df, wall = results[i]
                 store.save(u, df, wall_s=wall, pid=os.getpid())
@@ -286,11 +328,79 @@ def execute(units: Sequence[Unit], store: UnitStore, data_root: str | Path | Non
             done += 1
             if progress:
                 progress(u, done, len(todo), wall)
+        claim, claimed = claims.pop(keys[0])
+        claim.release(store, claimed)
 
+    def n_done() -> int:
+        return done
+
+    by_key = {u.key: u for u in todo}
+    pending = work_items(todo)
+    try:
+        while pending:
+            runnable, waiting = [], []
+            for item in pending:
+                claim = store.claim(item)
+                if claim is None:
+                    waiting.append(item)
+                    continue
+                left = [u for u in item if not store.is_done(u)]
+                for u in item:
+                    if u not in left:  # another invocation finished it meanwhile
+                        done += 1
+                        if progress:
+                            progress(u, done, len(todo), None, True)
+                if not left:
+                    claim.release(store, item)
+                    continue
+                claims[left[0].key] = (claim, item)
+                runnable.append(left)
+            _run_items(runnable, finished, progress, n_done, len(todo), data_root, device, jobs, datasets,
+                       executor, address)
+            if waiting:  # held by another invocation: wait for the first to be let go, then look again
+                store.claim(waiting[0], blocking=True).release()
+            pending = waiting
+    finally:
+        for claim, item in claims.values():
+            claim.release(store, item)
+    return failures
+
+
+def _ignore_sigint() -> None:
+    """Worker-process initializer: Ctrl-C is the driver's to handle (it stops the workers)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and terminate the worker processes now (on Ctrl-C or an error)."""
+    processes = list(getattr(pool, "_processes", {}).values())  # no public API before Python 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.join(timeout=10)
+    pool.shutdown(wait=True)  # joins the pool's manager thread, which closes its queues
+
+
+def _worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` spawned worker processes that leave Ctrl-C to this process (:func:`_stop_workers`)."""
+    # Workers stopped mid-item leave semaphores that multiprocessing's resource tracker then removes, with a
+    # warning per run that says nothing the "interrupted" line does not.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN, initializer=_ignore_sigint)
+
+
+def _run_items(items: list[list[Unit]], finished, progress, n_done, n_total: int, data_root, device: str,
+               jobs: int, datasets, executor: str, address: str | None) -> None:
+    """Compute ``items`` with ``executor``, passing each result to ``finished(keys, results, err, trace)``."""
+    if not items:
+        return
     if executor == "local":
         for item in items:
             if progress:
-                progress(item[0], done, len(todo), None)
+                progress(item[0], n_done(), n_total, None)
             try:
                 rows = run_units(item, data_root, device, (datasets or {}).get(item[0].dataset))
                 finished([u.key for u in item], [(df, wall) for _, df, wall in rows], None, None)
@@ -300,19 +410,23 @@ def execute(units: Sequence[Unit], store: UnitStore, data_root: str | Path | Non
                 finished([u.key for u in item], None, f"{type(e).__name__}: {e}", traceback.format_exc())
     elif executor == "process":
         threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN) as pool:
+        pool = _worker_pool(jobs)
+        try:
             pending = {pool.submit(compute_item, item, data_root, device, threads,
                                    (datasets or {}).get(item[0].dataset)) for item in items}
             while pending:
                 ready, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in ready:
                     finished(*fut.result())
+        except BaseException:
+            _stop_workers(pool)
+            raise
+        pool.shutdown()
     else:
         from benchmarks.cluster import dask_results
 
         for result in dask_results(compute_item, items, data_root, device, address, jobs, datasets or {}):
             finished(*result)
-    return failures
 
 
 def collect(units: Sequence[Unit], store: UnitStore) -> pd.DataFrame:

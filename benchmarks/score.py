@@ -1,10 +1,13 @@
 """Score any prediction file with the harness's own metric code.
 
-    python -m benchmarks.score FILE.csv [--json] [--pooling pooled|fold-mean] [--n-classes N]
-                                        [--n-boot N] [--seed S]
+    python -m benchmarks.score FILE [--format auto|csv|megc-blocks|lists] [--subjects CSV] [--json]
+                                    [--pooling pooled|fold-mean] [--n-classes N] [--n-boot N] [--seed S]
 
-``FILE.csv`` has one row per clip with columns ``dataset, subject, clip, y_true, y_pred`` (other
-columns are ignored); labels are integer class indices. Prints UF1, UAR, accuracy, macro-F1 and the
+``FILE`` is a CSV with one row per clip and columns ``dataset, subject, clip, y_true, y_pred`` (other
+columns are ignored), or a log as MER repositories publish it (:mod:`benchmarks.published_logs`: the
+MEGC-style per-subject block log, or per-subject ``Predicted`` / ``Ground Truth`` lists, which name no
+dataset: ``--subjects`` maps subjects to datasets for per-source scores); the format is told from the
+content unless ``--format`` names it. Labels are integer class indices. Prints UF1, UAR, accuracy, macro-F1 and the
 numbers of clips and subjects, overall and per dataset, as a Markdown table (or JSON with
 ``--json``), with the pooling stated and a subject-level bootstrap 95% interval for UF1 and UAR.
 
@@ -25,13 +28,14 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from benchmarks import published_logs as logs
+from benchmarks.cli_args import non_negative_int, positive_int
 from benchmarks.metrics import BOOTSTRAP_N, BOOTSTRAP_SEED, PREDICTION_COLUMNS, MetricPooling, score
+from benchmarks.published_logs import FORMATS, NO_DATASET, PredictionFileError
 
 _INT = re.compile(r"^\s*[+-]?\d+\s*$")
 
-
-class PredictionFileError(ValueError):
-    """A prediction file is missing, unreadable or malformed; the message names the file and line."""
+__all__ = ["PredictionFileError", "infer_n_classes", "main", "read_any", "read_predictions"]
 
 
 def read_predictions(path: str | Path) -> pd.DataFrame:
@@ -73,6 +77,22 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
         raise PredictionFileError(f"{path}: line {i + 2}: clip {r['dataset']}/{r['subject']}/{r['clip']} "
                                   "appears more than once")
     return df
+
+
+def read_any(path: str | Path, fmt: str = "auto", subjects: str | Path | None = None) -> pd.DataFrame:
+    """The prediction table of ``path`` in format ``fmt`` (``auto``: told from the content), with ``subjects``
+    (a CSV of subject -> dataset) for a list log."""
+    fmt = logs.detect_format(path) if fmt == "auto" else fmt
+    if subjects is not None and fmt != "lists":
+        raise PredictionFileError(f"--subjects {subjects}: only for logs that name no dataset (format lists); "
+                                  f"{path} is {fmt}")
+    if fmt == "csv":
+        df = read_predictions(path)
+        return df.assign(line=df.index + 2)
+    if fmt == "megc-blocks":
+        return logs.read_block_log(path)
+    return logs.read_list_log(path, logs.read_subject_map(subjects) if subjects is not None else None,
+                         f"--subjects {subjects}")
 
 
 def infer_n_classes(df: pd.DataFrame) -> int:
@@ -120,14 +140,19 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks.score",
         description="Score a prediction CSV (dataset, subject, clip, y_true, y_pred): "
                     "UF1, UAR, accuracy and macro-F1, overall and per dataset.")
-    p.add_argument("file", help="CSV with columns dataset, subject, clip, y_true, y_pred")
+    p.add_argument("file", help="CSV with columns dataset, subject, clip, y_true, y_pred, or a published log")
+    p.add_argument("--format", choices=("auto", *FORMATS), default="auto",
+                   help="auto (told from the content, default), csv, megc-blocks ('<dataset> <subject>' headers "
+                        "and '<clip> <true> <pred>' lines) or lists ('Subject:' with Predicted / Ground Truth)")
+    p.add_argument("--subjects", metavar="CSV",
+                   help="for a list log: CSV with columns subject, dataset (per-source scores)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     p.add_argument("--pooling", choices=[m.value for m in MetricPooling], default=MetricPooling.POOLED.value,
                    help="pooled: predictions of all folds concatenated (MEGC, default); "
                         "fold-mean: metric per subject, then averaged")
-    p.add_argument("--n-classes", type=int, default=None,
+    p.add_argument("--n-classes", type=positive_int, default=None,
                    help="number of classes (default: largest label + 1)")
-    p.add_argument("--n-boot", type=int, default=BOOTSTRAP_N,
+    p.add_argument("--n-boot", type=non_negative_int, default=BOOTSTRAP_N,
                    help=f"subject bootstrap resamples for the 95%% interval (default {BOOTSTRAP_N}; 0: none)")
     p.add_argument("--seed", type=int, default=BOOTSTRAP_SEED,
                    help=f"bootstrap seed (default {BOOTSTRAP_SEED})")
@@ -137,19 +162,16 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        df = read_predictions(args.file)
+        df = read_any(args.file, args.format, args.subjects)
         n_classes = infer_n_classes(df) if args.n_classes is None else args.n_classes
-        if n_classes < 1:
-            raise PredictionFileError(f"--n-classes {n_classes}: must be at least 1")
-        if args.n_boot < 0:
-            raise PredictionFileError(f"--n-boot {args.n_boot}: must be 0 or more")
         top = infer_n_classes(df) - 1
         if top >= n_classes:
             col = "y_true" if df["y_true"].max() == top else "y_pred"
             i = int(df[col].to_numpy().argmax())
-            raise PredictionFileError(f"{args.file}: line {i + 2}: {col} = {top} is not below --n-classes "
-                                      f"{n_classes}")
-        table = score(df, n_classes, pooling=args.pooling, by="dataset", n_boot=args.n_boot, seed=args.seed)
+            raise PredictionFileError(f"{args.file}: line {df['line'].iloc[i]}: {col} = {top} is not below "
+                                      f"--n-classes {n_classes}")
+        by = None if (df["dataset"] == NO_DATASET).all() else "dataset"
+        table = score(df, n_classes, pooling=args.pooling, by=by, n_boot=args.n_boot, seed=args.seed)
     except ValueError as e:  # PredictionFileError and table checks name the file or row
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -5,7 +5,8 @@ manifest hash, fold, seed, epoch policy, code version, trainer). Its key is the 
 fold's prediction rows) is written atomically to ``<store>/<key[:2]>/<key>.parquet``, then a
 ``<key>.json`` done marker with its metadata. A unit counts as done only when both exist and the
 marker names the parquet's checksum, so a crash or Ctrl-C at any moment loses no finished unit and
-leaves no half-written one. Failed units are never written.
+leaves no half-written one. Failed units are never written. Invocations that share a store claim a unit
+before computing it (:meth:`UnitStore.claim`, a ``<key>.lock`` file lock), so that no unit is computed twice.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.atomic import atomic_write_bytes, atomic_write_json, stable_hash
+from benchmarks.locks import FileLock
 
 # Harness modules whose code decides a unit's predictions (beside the method's own modules).
 _HARNESS_MODULES = ("benchmarks.evaluate", "benchmarks.trainer", "benchmarks.seeding", "benchmarks.splits",
@@ -169,6 +171,38 @@ class UnitStore:
         atomic_write_json(marker, {**asdict(unit), "key": unit.key, "sha256": hashlib.sha256(raw).hexdigest(),
                                    **meta})
 
+    def claim(self, units: list[Unit], blocking: bool = False) -> UnitClaim | None:
+        """Locks on ``units`` for this process, so that no other invocation sharing the store computes them
+        meanwhile; None (nothing held) when another holds any of them and ``blocking`` is False. Check
+        :meth:`is_done` after claiming: the previous holder may have finished them."""
+        locks = []
+        for u in units:
+            lock = FileLock(self._paths(u.key)[0].with_suffix(".lock"))
+            if not lock.acquire(blocking):
+                for held in locks:
+                    held.release()
+                return None
+            locks.append(lock)
+        return UnitClaim(locks)
+
+    def tidy(self, unit: Unit) -> None:
+        """Remove the claim file a done unit may have kept (its holder was killed after saving it)."""
+        self._paths(unit.key)[0].with_suffix(".lock").unlink(missing_ok=True)
+
     def forget(self, unit: Unit) -> None:
         for p in self._paths(unit.key):
             p.unlink(missing_ok=True)
+
+
+class UnitClaim:
+    """The locks :meth:`UnitStore.claim` took; :meth:`release` drops them (removing the lock files of units
+    that are done)."""
+
+    def __init__(self, locks: list[FileLock]) -> None:
+        self.locks = locks
+
+    def release(self, store: UnitStore | None = None, units: list[Unit] | None = None) -> None:
+        done = {u.key for u in units or [] if store is not None and store.is_done(u)}
+        for lock in self.locks:
+            lock.release(remove=lock.path.stem in done)
+        self.locks = []

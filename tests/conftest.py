@@ -13,6 +13,25 @@ from benchmarks.paths import shared_data_dir
 SHARED_REASON = "../shared/data is absent (a fresh clone has no real data; see README, 'Data')"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(request, tmp_path_factory) -> Path:
+    """``$MER_CACHE_DIR`` for the whole session, set before any test loads a dataset: the synthetic releases,
+    views and features the tests make go to pytest's own cache folder (``.pytest_cache``, reused across
+    sessions; ``pytest --cache-clear`` empties it), never to the user's ``~/.cache``. Subprocesses that the
+    tests start inherit it."""
+    from benchmarks import paths
+    from benchmarks.data import views
+
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
+    root = cache.mkdir("mer-bench") if cache is not None else tmp_path_factory.mktemp("mer-bench-cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv(paths.CACHE_ENV, str(root))
+    views.set_cache_dir(None)
+    yield Path(root)
+    mp.undo()
+    views.set_cache_dir(None)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     d = shared_data_dir()
@@ -40,8 +59,9 @@ def one_thread():
 
 @contextmanager
 def synthetic_subset(tmp_path_factory, groups: Callable[[list[str]], list[str]], name: str = "synthetic-smic"):
-    """The clips of ``groups(sorted subject groups)`` of a synthetic set, views cached in a private folder
-    (restored on exit): for module-scoped dataset fixtures."""
+    """The clips of ``groups(sorted subject groups)`` of a synthetic set (its release from the session's
+    private cache, :func:`private_cache`), views cached in a folder of the module's own (restored on exit):
+    for module-scoped dataset fixtures."""
     from benchmarks import paths
     from benchmarks.data import views
     from benchmarks.data.registry import load_dataset

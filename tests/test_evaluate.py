@@ -8,11 +8,12 @@ import pytest
 from sklearn.neighbors import NearestCentroid
 
 from benchmarks.data.clips import CLIP_COLUMNS, ClipDataset, make_exclusions
+from benchmarks.data.flow import minmax_scale
 from benchmarks.data.registry import load_dataset
-from benchmarks.data.views import ViewSpec
-from benchmarks.evaluate import PREDICTION_COLUMNS, NotRunnable, run_loso, select_folds
+from benchmarks.data.views import ViewSpec, view_array
+from benchmarks.evaluate import PREDICTION_COLUMNS, NotRunnable, deep_inputs, run_loso, select_folds
 from benchmarks.methods.dssn import dssn_inputs
-from benchmarks.registry import MethodSpec, register_method, unregister_method
+from benchmarks.registry import MethodSpec, get_method, register_method, unregister_method
 from benchmarks.splits import loso_splits
 from tests.conftest import synthetic_subset
 
@@ -97,6 +98,16 @@ def test_deep_determinism_and_fold_subsets(small):
 
 
 def test_off_apexnet_takes_u_and_v(small):
+    """The model input is (u, v) of the onset->apex flow, each min-max scaled per clip; not the strain."""
+    spec = get_method("off_apexnet")
+    x = deep_inputs(spec, spec.config(), small, spec.views)
+    uv = view_array(small, "flow", size=28, progress=False)            # (n, 2, 28, 28) absolute u, v
+    strain = view_array(small, "strain", size=28, progress=False)      # (n, 28, 28)
+    assert x.shape == (len(small.clips), 2, 28, 28)
+    for i in range(len(small.clips)):
+        np.testing.assert_allclose(x[i], minmax_scale(uv[i]), atol=1e-6)
+        assert not np.allclose(x[i, 1], minmax_scale(strain[i][None])[0], atol=1e-3)  # (v, strain) would show
+    assert not np.allclose(x[:, 0], x[:, 1], atol=1e-3)                                # (u, u) would show
     df = run_loso("off_apexnet", small, epochs=1, folds=1)
     assert len(df) == (small.clips["group"] == sorted(small.clips["group"].unique())[0]).sum()
 

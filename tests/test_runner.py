@@ -3,7 +3,6 @@ tables rendered from stored predictions only."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -129,23 +128,33 @@ def test_render_from_predictions_only(tiny_method, tmp_path):
     rows = []
     for row in spec.rows:
         for name, n in (("synthetic-smic", 3), ("synthetic-casme2", 5), ("synthetic-samm", 5)):
+            perfect = row.variant == "global" and name == "synthetic-smic"  # one cell all right, others half
             for s in range(4):
                 for j in range(n * 2):
                     y = j % n
                     rows.append({"method": row.method, "variant": row.variant or "", "dataset": name,
                                  "source": name, "subject": f"s{s}", "group": f"{name}/s{s}", "clip": f"c{j}",
-                                 "fold": s, "seed": 0, "y_true": y, "y_pred": y if j < n else (y + 1) % n,
+                                 "fold": s, "seed": 0, "y_true": y,
+                                 "y_pred": y if j < n or perfect else (y + 1) % n,
                                  "epoch_policy": "last", "chosen_epoch": 1, "policy_label": "last",
                                  "protocol_note": "", "code_version": "abc"})
     pred = pd.DataFrame(rows)
     ctx = RenderContext("synthetic", "default", "last", "pooled", (0,))
     paths = render(spec, pred, ctx, tmp_path / "out", n_boot=50)
     md = paths["md"].read_text()
-    assert "50.00 [" in md and "| 79.87" in md.replace(" ", " ")  # half right everywhere; paper value beside
+    cells = {(c := [x.strip() for x in line.strip().strip("|").split("|")])[0]: c[1:]
+             for line in md.splitlines() if line.startswith("| Global")}
+    assert len(cells) == 8  # the ablation rows (the plain reference's label does not start with "Global")
+    # every subject half right: 50% and F1 0.5, with a degenerate interval; the paper's value beside it
+    assert cells["Global"][:4] == ["100.00 [100.00, 100.00]", "59.88", "1.0000 [1.0000, 1.0000]", "0.5964"]
+    assert cells["Global+RI"][:4] == ["50.00 [50.00, 50.00]", "62.67", "0.5000 [0.5000, 0.5000]", "0.6274"]
+    assert cells["Global+scale1,2,3 + RI"][-2:] == ["0.5000 [0.5000, 0.5000]", "0.7325"]
     assert "Data source: synthetic" in md and "Epoch policy: last" in md and "Seeds: 0" in md
-    csv = pd.read_csv(paths["csv"])
-    assert len(csv) == len(spec.rows)  # the 8 ablation rows and the plain apex reference
-    assert json.dumps(list(csv.columns))
+    csv = pd.read_csv(paths["csv"], dtype=str, keep_default_na=False).set_index("method")
+    assert list(csv.columns) == [f"{g}.{m}|{w}" for g in ("smic", "casme2", "samm")
+                                 for m in ("accuracy", "macro_f1") for w in ("ours", "paper")]
+    assert csv.loc["Global"].tolist() == cells["Global"]
+    assert len(csv) == len(spec.rows) == 9  # the 8 ablation rows and the plain apex reference
 
 
 def test_presets_name_real_methods_and_hyperparameters():

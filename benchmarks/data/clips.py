@@ -127,16 +127,19 @@ class ClipDataset:
 
     # ---------------------------------------------------------------- identity
     def manifest_hash(self) -> str:
-        """Hash of labels, protocol and frame identity; changes when labels or frames change.
+        """Hash of labels, protocol and frame identity; changes when labels or frames change, not when the
+        data folder moves.
 
         Frames are identified by their file names and sizes plus the bytes of the onset, apex and
         offset frames (hashing every frame of a licensed release would take minutes); stacks and
-        stored views are hashed byte for byte.
+        stored views by their file names and bytes. Paths (the ``frames`` column, the stored-view columns,
+        ``root``) are left out, so cached units stay valid when the data is moved or mounted elsewhere.
         """
         if self._manifest is None:
             h = hashlib.sha256()
             h.update(repr((self.name, self.classes)).encode())
-            cols = [c for c in self.clips.columns if c not in ("frames", "group")]
+            paths = {"frames", "group", *self.stored_views.values()}
+            cols = [c for c in self.clips.columns if c not in paths]
             table = self.clips[cols].astype(str).sort_values(["dataset", "subject", "clip"])
             h.update(pd.util.hash_pandas_object(table, index=False).values.tobytes())
             for _, r in self.clips.sort_values(["dataset", "subject", "clip"]).iterrows():
