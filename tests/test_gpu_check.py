@@ -223,7 +223,7 @@ def test_reduced_cpu_run_writes_json_and_markdown(tmp_path, monkeypatch):
         assert case["ratio"] == pytest.approx(case["sequential_s"] / case["fold_batched_s"], rel=1e-2)
         assert table["status"] == "ran" and table["complete"]
         cells = {c["method"]: c for c in table["cells"]}
-        assert set(cells) == {"ststnet", "off_apexnet"} and cells["ststnet"]["epochs"]["main"] == 800
+        assert set(cells) == {"ststnet", "off_apexnet", "apex_cnn"} and cells["ststnet"]["epochs"]["main"] == 800
         assert cells["ststnet"]["folds"] == 68
         assert table["sequential_s"] == pytest.approx(sum(c["sequential_s"] for c in table["cells"]), abs=0.2)
         assert table["handcrafted_excluded"] == ["biwoof megc2019-public"]

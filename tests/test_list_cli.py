@@ -55,7 +55,8 @@ def test_tables_json_rows_columns_and_sources(capsys):
     tables = {t["number"]: t for t in _json(capsys, "tables")["tables"]}
     assert set(tables) == {1, 2, 3}
     t3 = tables[3]
-    assert len(t3["rows"]) == 8 and all(r["status"] == "implemented" and r["method"] == "mfvan" for r in t3["rows"])
+    assert len(t3["rows"]) == 9 and all(r["status"] == "implemented" for r in t3["rows"])
+    assert [r["method"] for r in t3["rows"]] == ["mfvan"] * 8 + ["apex_cnn"]  # the plain reference: not in the paper
     assert [r["variant"] for r in t3["rows"]][:2] == ["global", "global+ri"]
     assert len(t3["columns"]) == 6
     smic = next(g for g in t3["groups"] if g["id"] == "smic")
