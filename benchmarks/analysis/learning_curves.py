@@ -136,11 +136,13 @@ def run(cells: list[tuple[str, str]], datasets: list[str], preset: str, folds: i
         epochs: int | None, seed: int = 0, extra: Mapping[str, Any] | None = None,
         version: int | None = None) -> dict[str, dict[str, Any]]:
     from benchmarks.registry import get_method, hyperparameters
+    from benchmarks.splits import loso_splits
 
     p = get_preset(preset)
     curves: dict[str, dict[str, Any]] = {}
     for dataset in datasets:
         ds = _load(dataset, version)
+        splits = loso_splits(ds.groups())
         n_folds = ds.clips["group"].nunique()
         chosen = list(range(n_folds)) if not folds else sorted({round(i * n_folds / folds) for i in range(folds)})
         for method, variant in cells:
@@ -158,7 +160,7 @@ def run(cells: list[tuple[str, str]], datasets: list[str], preset: str, folds: i
                 with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as ex:
                     per_fold = list(ex.map(_fold_curve, jobs_))
             label = f"{method}[{variant}]" if variant else method
-            counts = np.bincount(ds.labels()[np.concatenate([loso_test(ds, k) for k in chosen])],
+            counts = np.bincount(ds.labels()[np.concatenate([splits[k].test_idx for k in chosen])],
                                  minlength=ds.n_classes)
             name = f"{label}/{dataset}" + (f"/v{version}" if version is not None else "")
             curves[name] = {
@@ -171,12 +173,6 @@ def run(cells: list[tuple[str, str]], datasets: list[str], preset: str, folds: i
             print(f"{label:24s} {dataset:18s} train {last['train_acc']:.3f} held-out {last['test_acc']:.3f} "
                   f"hist {last['test_hist']} ({time.time() - t0:.0f} s)", flush=True)
     return curves
-
-
-def loso_test(ds: Any, k: int) -> np.ndarray:
-    from benchmarks.splits import loso_splits
-
-    return loso_splits(ds.groups())[k].test_idx
 
 
 def _cells(text: str) -> list[tuple[str, str]]:

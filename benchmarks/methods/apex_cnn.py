@@ -14,6 +14,7 @@ import numpy as np
 
 from baselines.apex_cnn import ApexCNNConfig, apex_cnn
 from benchmarks.data.views import ViewSpec
+from benchmarks.methods.mfvan import rgb_chw
 from benchmarks.registry import MethodSpec, register_method
 
 WHY = "harness choice, issue 11 (a plain reference on MFVAN's inputs); baselines/apex_cnn.py"
@@ -26,10 +27,7 @@ def views_for(cfg: ApexCNNConfig, ds=None, i=None) -> tuple[ViewSpec, ...]:
 
 def apex_inputs(views: Mapping[str, np.ndarray], cfg: ApexCNNConfig) -> np.ndarray:
     """(N, 3, S, S) float32 in [0, 1] from the (N, S, S, 3) uint8 apex frames."""
-    frames = np.asarray(views["apex_frame"])
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"apex_cnn: view apex_frame must be (N, H, W, 3) RGB frames, got {frames.shape}")
-    return np.ascontiguousarray(frames.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
+    return rgb_chw(views["apex_frame"], "apex_frame", "apex_cnn")
 
 
 SPEC = register_method(MethodSpec(

@@ -122,18 +122,19 @@ def views_for(cfg: MFVANConfig, ds: Any = None, i: int | None = None) -> tuple[V
     return (apex, ViewSpec.of("onset_frame", size=cfg.img_size, color="rgb")) if cfg.use_ri else (apex,)
 
 
-def _chw(frames: np.ndarray, name: str) -> np.ndarray:
+def rgb_chw(frames: np.ndarray, name: str, method: str = "mfvan") -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB frames -> (N, 3, H, W) float32 in [0, 1] (also the plain apex reference's input)."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"mfvan: view {name} must be (N, H, W, 3) RGB frames, got {frames.shape}")
+        raise ValueError(f"{method}: view {name} must be (N, H, W, 3) RGB frames, got {frames.shape}")
     return np.ascontiguousarray(frames.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
 
 
 def mfvan_inputs(views: Mapping[str, np.ndarray], cfg: MFVANConfig) -> dict[str, np.ndarray]:
     """{"apex": (N, 3, S, S)} and, with RI, "onset": float32 in [0, 1]."""
-    x = {"apex": _chw(views["apex_frame"], "apex_frame")}
+    x = {"apex": rgb_chw(views["apex_frame"], "apex_frame")}
     if cfg.use_ri:
-        x["onset"] = _chw(views["onset_frame"], "onset_frame")
+        x["onset"] = rgb_chw(views["onset_frame"], "onset_frame")
     return x
 
 
