@@ -25,23 +25,27 @@ from tabulate import tabulate
 from benchmarks import metrics as M
 from benchmarks.atomic import atomic_write_json
 from benchmarks.cli_args import CliError, fail, positive_int, report, writable_folder
-from benchmarks.presets import Preset
+from benchmarks.presets import PRESETS, Preset
 from benchmarks.runner import collect, execute, plan
 from benchmarks.units import UnitStore
 
 GOLDEN = Path(__file__).resolve().parents[1] / "results" / "golden" / "check.json"
 CHECK_PRESET = Preset(
-    "check", "drift check: small fixed sweep on synthetic-smic",
-    overrides={"ststnet": {"epochs": 40}, "off_apexnet": {"epochs": 30}})
+    "check", "drift check: small fixed sweep on synthetic-smic (MFVAN at the long preset's settings)",
+    overrides={"ststnet": {"epochs": 40}, "off_apexnet": {"epochs": 30},
+               "mfvan": dict(PRESETS["long"].overrides["mfvan"])})
+# MFVAN's cells guard the headline model: Global (apex branch alone) and the full model (all scales + RI).
 CELLS = [("biwoof", "", "synthetic-smic"), ("ststnet", "", "synthetic-smic"),
-         ("off_apexnet", "", "synthetic-smic")]
+         ("off_apexnet", "", "synthetic-smic"), ("mfvan", "global", "synthetic-smic"),
+         ("mfvan", "full", "synthetic-smic")]
 SEEDS = (0,)
 TOLERANCE = {"accuracy": 0.02, "uf1": 0.02, "uar": 0.02, "macro_f1": 0.02}
 
 
-def run_sweep(out: Path, jobs: int = 1) -> dict[str, dict[str, float]]:
-    """Pooled metrics of each check cell, keyed ``method[variant]/dataset``."""
-    p = plan(CELLS, list(SEEDS), CHECK_PRESET, "last")
+def run_sweep(out: Path, jobs: int = 1, cells: list[tuple[str, str, str]] | None = None
+              ) -> dict[str, dict[str, float]]:
+    """Pooled metrics of each check cell (default :data:`CELLS`), keyed ``method[variant]/dataset``."""
+    p = plan(CELLS if cells is None else cells, list(SEEDS), CHECK_PRESET, "last")
     if p.not_runnable:
         raise RuntimeError(f"check cells not runnable: {p.not_runnable}")
     store = UnitStore(out / "units")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -187,9 +188,30 @@ def _run_handcrafted(spec, cfg, ds, folds, views, preferred, control=None) -> li
 
 
 # ------------------------------------------------------------------------------------------- deep
+_STACKED: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()  # per process: (data, manifest, view)
+STACKED_CACHE_BYTES = 512 * 2**20
+
+
+def stacked_view(ds: ClipDataset, view: ViewSpec) -> np.ndarray:
+    """``view_array`` of every clip, kept per process (read-only, at most :data:`STACKED_CACHE_BYTES`) so that
+    the units of one dataset that a worker runs in turn read the view cache once, not once per unit. Keyed by
+    the dataset's manifest hash: changed labels or frames are a new entry."""
+    key = (ds.name, ds.manifest_hash(), str(view))
+    hit = _STACKED.get(key)
+    if hit is not None:
+        _STACKED.move_to_end(key)
+        return hit
+    arr = view_array(ds, view.name, **view.kwargs, progress=False)
+    arr.flags.writeable = False
+    _STACKED[key] = arr
+    while len(_STACKED) > 1 and sum(a.nbytes for a in _STACKED.values()) > STACKED_CACHE_BYTES:
+        _STACKED.popitem(last=False)
+    return arr
+
+
 def deep_inputs(spec: MethodSpec, cfg: Any, ds: ClipDataset, views: tuple[ViewSpec, ...]) -> Any:
-    """The model input for every clip: ``spec.inputs`` of the stacked views."""
-    arrays = {v.name: view_array(ds, v.name, **v.kwargs, progress=False) for v in views}
+    """The model input for every clip: ``spec.inputs`` of the stacked views (:func:`stacked_view`)."""
+    arrays = {v.name: stacked_view(ds, v) for v in views}
     return spec.inputs(arrays, cfg)
 
 

@@ -43,6 +43,7 @@ class RenderContext:
     seeds: tuple[int, ...] = (0,)
     not_runnable: dict[str, str] = field(default_factory=dict)   # "method|variant|dataset" -> reason
     extra: list[str] = field(default_factory=list)
+    data_notes: dict[str, str] = field(default_factory=dict)     # dataset -> what it is (e.g. generator version)
 
 
 def _cell_frame(pred: pd.DataFrame, method: str, variant: str, dataset: str, scope: str) -> pd.DataFrame:
@@ -157,6 +158,7 @@ def footer(spec: TableSpec, ctx: RenderContext, pred: pd.DataFrame) -> list[str]
         f"Epoch policy: {ctx.epoch_policy}. Metric pooling: {ctx.pooling} "
         f"({'predictions pooled over all LOSO folds' if ctx.pooling == 'pooled' else 'mean over folds'}). "
         f"Seeds: {', '.join(map(str, ctx.seeds))}.",
+        *[f"Dataset {d}: {ctx.data_notes[d]}" for d in datasets if d in ctx.data_notes],
         "Cells: reproduced value " + ("mean ± std over seeds" if len(ctx.seeds) > 1 else
                                       "[subject-level bootstrap 95% interval]")
         + " | the paper's reported value. Paper protocol: " + f"{spec.protocol.split.upper()}, pooling "
@@ -310,6 +312,12 @@ def main(argv: list[str] | None = None) -> int:
         return report(e)
 
 
+def data_notes(meta: dict) -> dict[str, str]:
+    """Dataset -> its first note (what it is: for the synthetic default, the generator version and seed), as a
+    run recorded it in ``run.json`` (``datasets.<name>.note``; absent in runs before it was recorded)."""
+    return {n: d["note"] for n, d in (meta.get("datasets") or {}).items() if isinstance(d, dict) and d.get("note")}
+
+
 def _render(a: argparse.Namespace) -> int:
     out = Path(a.out)
     if not out.is_dir():
@@ -326,7 +334,7 @@ def _render(a: argparse.Namespace) -> int:
     try:
         meta = json.loads(meta_path.read_text())
         ctx_fields = (meta["data"], meta["preset"], meta["epoch_policy"], meta.get("pooling", "pooled"),
-                      tuple(meta["seeds"]), meta.get("not_runnable", {}))
+                      tuple(meta["seeds"]), meta.get("not_runnable", {}), [], data_notes(meta))
     except (ValueError, KeyError, TypeError) as e:
         fail(f"{meta_path}: not a run.json written by benchmarks.run ({type(e).__name__}: {e})")
     if "y_true" not in pred.columns:

@@ -27,7 +27,7 @@ from benchmarks.data.errors import DataError
 from benchmarks.locks import FileLock
 from benchmarks.presets import PRESETS, get_preset
 from benchmarks.registry import get_method
-from benchmarks.render import RenderContext, fold_results, render_with_tests
+from benchmarks.render import RenderContext, data_notes, fold_results, render_with_tests
 from benchmarks.runner import EXECUTORS, collect, execute, plan, prepare_views, table_cells
 from benchmarks.tablespec import load_table_spec, with_added_methods
 from benchmarks.trainer import EPOCH_POLICIES
@@ -102,6 +102,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--force", metavar="PATTERN", help="recompute units whose 'method[variant] dataset' matches")
     p.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     p.add_argument("--figures", action="store_true", help="also write confusion matrices and attention maps")
+    p.add_argument("--label-control", choices=("none", "shuffled"), default="none",
+                   help="shuffled: the shuffled-label control, the same pipeline with training labels permuted "
+                        "within each LOSO fold (a null model; units cached apart, tables labelled)")
     a = p.parse_args(argv)
     a.seed_list = a.seeds
     if a.address and a.executor != "dask":
@@ -208,7 +211,8 @@ def _run(a: argparse.Namespace, state: dict) -> int:
     preset = get_preset(a.preset)
     try:
         p = plan(triples, a.seed_list, preset, a.epoch_policy, a.data_root, a.epochs,
-                 fold_batching=a.fold_batching, init_weights=init_weights)
+                 fold_batching=a.fold_batching, init_weights=init_weights,
+                 label_control=None if a.label_control == "none" else a.label_control)
     except (DataError, KeyError, ValueError) as e:
         fail(str(e.args[0] if e.args else e))
     store = UnitStore(out / "units")
@@ -245,11 +249,13 @@ def _run(a: argparse.Namespace, state: dict) -> int:
     pred = collect(p.units, store)
     not_runnable = {"|".join(k): v for k, v in p.not_runnable.items()}
     meta = {"tables": a.tables, "data": a.data, "preset": a.preset, "epoch_policy": a.epoch_policy,
-            "pooling": "pooled", "seeds": a.seed_list, "epochs_override": a.epochs, "added_methods": added,
+            "pooling": "pooled", "seeds": a.seed_list, "label_control": a.label_control,
+            "epochs_override": a.epochs, "added_methods": added,
             "trainer": sorted({u.trainer for u in p.units} - {NO_TRAINER}), "version": __version__,
             "not_runnable": not_runnable, "n_units": len(p.units), "n_failed": len(failures),
             "units": str(store.root),
-            "datasets": {n: {"manifest": d.manifest_hash(), "kind": d.kind, "root": d.root}
+            "datasets": {n: {"manifest": d.manifest_hash(), "kind": d.kind, "root": d.root,
+                             **({"note": d.notes[0]} if d.kind == "synthetic" and d.notes else {})}
                          for n, d in p.datasets.items()},
             "wall_s": round(time.time() - t0, 1)}
     dest.mkdir(parents=True, exist_ok=True)
@@ -263,7 +269,8 @@ def _run(a: argparse.Namespace, state: dict) -> int:
     table_paths, figure_paths = [], []
     for spec in specs:
         paths = render_with_tests(spec, pred, dest, RenderContext(a.data, a.preset, a.epoch_policy, "pooled",
-                                                                   tuple(a.seed_list), not_runnable))
+                                                                   tuple(a.seed_list), not_runnable, [],
+                                                                   data_notes(meta)))
         table_paths += [*paths.values(), *sorted(dest.glob(f"table{spec.number}_cells.csv"))]
         print(paths["md"].read_text())
     if a.figures and len(pred):
@@ -347,7 +354,8 @@ def _grid_text(p, store: UnitStore, a) -> str:
         rows.append([c.method, c.variant or "-", c.dataset, c.seed, len(us), sum(store.is_done(u) for u in us)])
     df = pd.DataFrame(rows, columns=["method", "variant", "dataset", "seed", "units", "done"])
     head = (f"Grid: tables {a.tables}, data {a.data}, preset {a.preset}, epoch policy {a.epoch_policy}, "
-            f"seeds {a.seed_list}: {len(p.units)} units, {sum(store.is_done(u) for u in p.units)} done")
+            f"seeds {a.seed_list}{', SHUFFLED-LABEL CONTROL' if a.label_control != 'none' else ''}: "
+            f"{len(p.units)} units, {sum(store.is_done(u) for u in p.units)} done")
     lines = [head, df.to_string(index=False) if len(df) else "(no runnable cell)"]
     lines += [f"not runnable: {m}{f'[{v}]' if v else ''} on {d}: {r}" for (m, v, d), r in p.not_runnable.items()]
     return "\n".join(lines)

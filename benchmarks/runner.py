@@ -94,11 +94,15 @@ def _row_name(row) -> str:
 def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: Preset, epoch_policy: str,
          data_root: str | Path | None = None, epochs: int | None = None,
          dataset_loader: Callable[[str], ClipDataset] | None = None, fold_batching: bool | None = None,
-         init_weights: Mapping[str, str] | None = None) -> Plan:
+         init_weights: Mapping[str, str] | None = None, label_control: str | None = None) -> Plan:
     """The units of ``triples`` x ``seeds`` under ``preset``. Deep methods' units are trained fold-batched (all
     pending folds of a cell in one work item, one batched computation) when ``fold_batching`` is True, fold
     after fold when False; None (auto) batches where it pays: when CUDA is present (:func:`batching_pays`).
-    ``init_weights``: method name -> a local weights file its models start from (default: from scratch)."""
+    ``init_weights``: method name -> a local weights file its models start from (default: from scratch).
+    ``label_control="shuffled"``: every unit is the shuffled-label control (training labels permuted within each
+    fold, :func:`benchmarks.evaluate.training_labels`); its units have keys of their own."""
+    if label_control is not None and label_control not in evaluate.LABEL_CONTROLS:
+        raise ValueError(f"label control {label_control!r}: choose one of {evaluate.LABEL_CONTROLS}")
     weights: dict[str, tuple[str, str]] = {}  # method -> (sha256, path)
     for m, path in (init_weights or {}).items():
         try:
@@ -113,6 +117,8 @@ def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: 
     fitted: set[tuple[str, str]] = set()
     if fold_batching is None:
         fold_batching = batching_pays()
+    if label_control is not None:
+        fold_batching = False  # a control's training labels differ per fold: trained fold after fold
     p = Plan()
     loader = dataset_loader or (lambda name: load_dataset(name, data_root))
     for method, variant, dname in triples:
@@ -146,7 +152,8 @@ def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: 
         for seed in seeds:
             for f in folds:
                 p.units.append(Unit(method, variant, dname, ds.manifest_hash(), f.k, f.test_group, int(seed), policy,
-                                    config, overrides, code, trainer, *weights.get(method, ("", ""))))
+                                    config, overrides, code, trainer, *weights.get(method, ("", "")),
+                                    label_control or ""))
     return p
 
 
@@ -222,7 +229,8 @@ def work_items(units: Sequence[Unit]) -> list[list[Unit]]:
     computation); every other unit is an item of its own. Order follows ``units``."""
     items: dict[tuple, list[Unit]] = {}
     for u in units:
-        key = (u.cell, u.epoch_policy, u.code, json.dumps(u.config, sort_keys=True)) if u.trainer == FOLD_BATCHED \
+        key = (u.cell, u.epoch_policy, u.code, json.dumps(u.config, sort_keys=True), u.label_control) \
+            if u.trainer == FOLD_BATCHED \
             else (u.key,)
         items.setdefault(key, []).append(u)
     return list(items.values())
@@ -241,7 +249,8 @@ def run_units(units: Sequence[Unit], data_root: str | Path | None, device: str =
     policy = u0.epoch_policy if u0.epoch_policy != evaluate.NO_EPOCHS else "last"
     df = evaluate.run_loso(u0.method, ds, variant=u0.variant or None, seed=u0.seed, overrides=u0.overrides,
                            epoch_policy=policy, folds=[u.fold for u in units], device=device,
-                           fold_batching=u0.trainer == FOLD_BATCHED, init_weights=u0.weights_path or None)
+                           fold_batching=u0.trainer == FOLD_BATCHED, init_weights=u0.weights_path or None,
+                           label_control=u0.label_control or None)
     wall = (time.perf_counter() - t0) / len(units)
     out = []
     for u in units:

@@ -43,7 +43,8 @@ CELL_KEYS = ("method", "variant", "dataset", "seed")
 FOLD_METRICS = (*M.METRICS, "chosen_epoch")    # per fold; chosen_epoch only for deep methods (>= 0)
 _CELL_PARAM_COLUMNS = ("code_version", "preset_overrides", "epoch_policy", "policy_label", "data_source",
                        "views", "protocol_note")
-_PROTOCOL_KEYS = ("data", "preset", "epoch_policy", "pooling", "seeds", "epochs_override", "version", "tables")
+_PROTOCOL_KEYS = ("data", "preset", "epoch_policy", "pooling", "seeds", "epochs_override", "version", "tables",
+                  "label_control")
 # MLflow's limits (mlflow.utils.validation): param value length, entities per log_batch call.
 _MAX_PARAM_LEN = 6000
 _MAX_BATCH_PARAMS, _MAX_BATCH_METRICS, _MAX_BATCH_TOTAL = 100, 1000, 1000

@@ -113,6 +113,7 @@ class Unit:
     trainer: str = SEQUENTIAL
     weights: str = ""  # sha256 of the initial weights file ("" = from scratch); the path is not part of the key
     weights_path: str = field(default="", hash=False, compare=False)
+    label_control: str = ""  # "" = real labels; "shuffled" = the shuffled-label control (evaluate.training_labels)
 
     @property
     def key(self) -> str:
@@ -120,7 +121,8 @@ class Unit:
                             "manifest": self.manifest, "fold": self.fold, "test_group": self.test_group,
                             "seed": self.seed, "epoch_policy": self.epoch_policy, "config": self.config,
                             "code": self.code, "trainer": self.trainer,
-                            **({"weights": self.weights} if self.weights else {})}, n=24)
+                            **({"weights": self.weights} if self.weights else {}),
+                            **({"label_control": self.label_control} if self.label_control else {})}, n=24)
 
     @property
     def cell(self) -> tuple[str, str, str, int]:

@@ -93,3 +93,32 @@ def test_committed_goldens_have_the_shape_the_check_reads():
     assert set(golden["cells"]) == {f"{m}[{v}]/{d}" if v else f"{m}/{d}" for m, v, d in check.CELLS}
     assert golden["tolerance"] == check.TOLERANCE
     assert all(set(v) == set(check.TOLERANCE) for v in golden["cells"].values())
+
+
+def _chance_uf1(dataset: str) -> float:
+    from benchmarks.data.registry import load_dataset
+
+    return 1.0 / load_dataset(dataset).n_classes
+
+
+def test_committed_mfvan_goldens_are_well_above_chance():
+    """A golden at chance could not tell a working MFVAN from a broken one (issue 11)."""
+    golden = json.loads(check.GOLDEN.read_text())["cells"]
+    for m, v, d in check.CELLS:
+        if m == "mfvan":
+            assert golden[f"{m}[{v}]/{d}"]["macro_f1"] > _chance_uf1(d) + 0.1, (v, d)
+
+
+def test_a_broken_mfvan_is_reported_as_drift(monkeypatch, tmp_path):
+    """The MFVAN Global cell trained on shuffled labels (a deliberately broken pipeline: the same code, the
+    association of clips and labels gone) drifts from the committed goldens (~3 min on 2 CPU cores)."""
+    from benchmarks import evaluate
+
+    cell = next(c for c in check.CELLS if c[:2] == ("mfvan", "global"))
+    real = evaluate.training_labels
+    monkeypatch.setattr(evaluate, "training_labels", lambda y, fold, control, key: real(y, fold, "shuffled", key))
+    now = check.run_sweep(tmp_path, cells=[cell])
+    golden = {k: v for k, v in json.loads(check.GOLDEN.read_text())["cells"].items() if k in now}
+    table, drift = check.compare(now, golden)
+    assert drift and "DRIFT" in set(table["status"]), table
+    assert now[f"mfvan[global]/{cell[2]}"]["macro_f1"] < golden[f"mfvan[global]/{cell[2]}"]["macro_f1"] - 0.1

@@ -47,6 +47,7 @@ def test_smoke_run_writes_units_tables_and_no_mlflow(reference):
     assert len(pd.read_parquet(out / "results.parquet")) == 4
     row = next(line for line in (out / "table3.md").read_text().splitlines() if line.startswith("| Global "))
     assert " ± " in row.split("|")[2]  # two seeds: mean ± std in the SMIC accuracy cell
+    assert "- Dataset synthetic-smic: synthetic face clips, generator v4" in (out / "table3.md").read_text()
     meta = json.loads((out / "run.json").read_text())
     assert meta["tables"] == [3] and meta["seeds"] == [0, 1] and meta["n_units"] == 4 and meta["n_failed"] == 0
     assert not (out / "mlflow.db").exists() and "MLflow" not in r.stdout
@@ -66,6 +67,22 @@ def test_rerun_reuses_every_unit_and_adds_figures(reference, tmp_path):
     pd.testing.assert_frame_equal(predictions(out), predictions(src))
     pngs = sorted((out / "figures").glob("*.png"))
     assert len(pngs) == 1 and "figures: 1 confusion matrices" in r.stdout
+
+
+def test_shuffled_label_control_is_cached_apart_and_labelled(reference, tmp_path):
+    src, _ = reference
+    out = tmp_path / "out"
+    shutil.copytree(src, out)
+    before = markers(out)
+    r = run_cli("benchmarks.run", *CELL, *SEEDS, "--label-control", "shuffled", "--no-mlflow", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "SHUFFLED-LABEL CONTROL: 4 units, 0 done" in r.stdout and "done: 4 units (0 reused)" in r.stdout
+    after = markers(out)
+    assert len(after) == 8 and all(after[k] == v for k, v in before.items())  # the real units untouched
+    assert "Note: shuffled-label control" in (out / "table3.md").read_text()
+    assert json.loads((out / "run.json").read_text())["label_control"] == "shuffled"
+    pred = predictions(out)
+    assert pred["protocol_note"].str.contains("shuffled-label control").all()
 
 
 @pytest.mark.slow

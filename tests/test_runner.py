@@ -176,3 +176,21 @@ def test_two_names_of_one_configuration_share_their_units(tmp_path):
     alias = next(u for u in p.units if u.variant == "global+s123+ri" and u.fold == full.fold)
     store.save(full, pd.DataFrame({"variant": ["full"], "y_pred": [1]}))
     assert collect([full, alias], store)["variant"].tolist() == ["full", "global+s123+ri"]
+
+
+def test_shuffled_label_control_units_are_their_own_and_score_near_chance(tiny_method, tmp_path):
+    ds = tiny_dataset(tmp_path)
+    preset = Preset("test", "test")
+    real = plan([("tiny_mean", "", "tiny")], [0], preset, "last", dataset_loader=lambda name: ds)
+    null = plan([("tiny_mean", "", "tiny")], [0], preset, "last", dataset_loader=lambda name: ds,
+                label_control="shuffled")
+    assert {u.label_control for u in null.units} == {"shuffled"}
+    assert not {u.key for u in real.units} & {u.key for u in null.units}  # cached apart from the real units
+    store = UnitStore(tmp_path / "units")
+    assert execute(real.units + null.units, store, datasets=real.datasets) == []
+    r, n = collect(real.units, store), collect(null.units, store)
+    np.testing.assert_array_equal(r["y_true"].to_numpy(), n["y_true"].to_numpy())  # test labels untouched
+    assert n["protocol_note"].str.contains("shuffled-label control").all()
+    assert (r["y_pred"] == r["y_true"]).mean() > 0.9 > (n["y_pred"] == n["y_true"]).mean()
+    with pytest.raises(ValueError, match="label control"):
+        plan([("tiny_mean", "", "tiny")], [0], preset, "last", dataset_loader=lambda name: ds, label_control="x")

@@ -158,22 +158,31 @@ def test_version_3_adds_appearance_to_version_2_motion():
     assert S.release_folder("smic", 0, "/x", version=2).name == "smic-seed0-v2"
 
 
+def test_version_4_is_the_default_and_version_3_at_a_higher_gain():
+    assert S.GENERATOR_VERSION == 4 and S.appearance_gain(4) > S.appearance_gain(3) > S.appearance_gain(2) == 0
+    c = S.plan_release("smic", 0, n_subjects=1, clips_per_subject=3)[1]
+    v3, v4 = (S.clip_appearance(c, 0, v) for v in (3, 4))
+    np.testing.assert_allclose(v4, np.clip(v3 / S.appearance_gain(3) * S.appearance_gain(4), -0.5, 0.5),
+                               atol=1e-5)  # the same map, rescaled and clipped
+    assert S.release_folder("smic", 0, "/x").name == "smic-seed0-v4"
+
+
 def test_apex_frame_alone_carries_the_class_in_version_3_not_in_version_2():
     """A linear read-out of the grey apex frame (32 px, no onset) under leave-subjects-out: near chance on v2
-    (1-2 px motion, no reference frame), clearly above it on v3 (appearance change)."""
+    (1-2 px motion, no reference frame), clearly above it on v3 and v4 (appearance change)."""
     classes = list(SMIC_3.classes)
     plans = S.plan_release("smic", 0, n_subjects=8, clips_per_subject=9)
     y = np.array([classes.index(c.emotion) for c in plans])
     groups = np.array([c.subject for c in plans])
     uar = {}
-    for version in (2, 3):
+    for version in (2, 3, 4):
         faces = {s: S.neutral_face("smic", 0, s, version) for s in range(8)}
         x = np.stack([cv2.resize(cv2.cvtColor(S.render_planned_clip(c, 0, face=faces[c.subject_index],
                                                                     version=version)[c.apex], cv2.COLOR_RGB2GRAY),
                                  (32, 32), interpolation=cv2.INTER_AREA).ravel() for c in plans]).astype(float)
         uar[version] = _uar(x, y, groups)
     assert uar[2] < 1 / 3 + 0.12
-    assert uar[3] > uar[2] + 0.12
+    assert uar[3] > uar[2] + 0.12 and uar[4] > uar[2] + 0.12
 
 
 # ------------------------------------------------------------------------------ statistical properties

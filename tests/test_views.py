@@ -470,3 +470,23 @@ def test_tim_handles_repeated_frames_and_single_frames():
     np.testing.assert_allclose(one, np.repeat(x[:1], 4, 0), atol=1e-4)
     with pytest.raises(ValueError, match="n_frames"):
         T.tim_interpolate(x, 0)
+
+
+def test_stacked_views_are_read_once_per_process_read_only_and_bounded(toy, cache, monkeypatch):
+    from benchmarks import evaluate as E
+
+    monkeypatch.setattr(E, "_STACKED", type(E._STACKED)())
+    calls: list = []
+    real = E.view_array
+    monkeypatch.setattr(E, "view_array", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    spec, other = ViewSpec.of("apex_frame", size=8, color="rgb"), ViewSpec.of("apex_frame", size=4, color="rgb")
+    a = E.stacked_view(toy, spec)
+    assert E.stacked_view(toy, spec) is a and len(calls) == 1 and not a.flags.writeable
+    np.testing.assert_array_equal(a, V.view_array(toy, "apex_frame", size=8, color="rgb"))
+    E.stacked_view(toy, other)
+    assert len(calls) == 2 and len(E._STACKED) == 2
+    monkeypatch.setattr(E, "STACKED_CACHE_BYTES", 0)  # over budget: the oldest entries go, the newest stays
+    E.stacked_view(toy, ViewSpec.of("apex_frame", size=6, color="rgb"))
+    assert len(E._STACKED) == 1 and len(calls) == 3
+    E.stacked_view(toy, spec)
+    assert len(calls) == 4
