@@ -44,6 +44,7 @@ class RenderContext:
     not_runnable: dict[str, str] = field(default_factory=dict)   # "method|variant|dataset" -> reason
     extra: list[str] = field(default_factory=list)
     data_notes: dict[str, str] = field(default_factory=dict)     # dataset -> what it is (e.g. generator version)
+    reasons: dict[str, str] | None = None  # method -> why the preset overrides it, as the run recorded it
 
 
 def _cell_frame(pred: pd.DataFrame, method: str, variant: str, dataset: str, scope: str) -> pd.DataFrame:
@@ -171,7 +172,7 @@ def footer(spec: TableSpec, ctx: RenderContext, pred: pd.DataFrame) -> list[str]
         lines += [f"Note: {n}" for n in notes]
         pols = sorted(set(pred["policy_label"].astype(str))) if "policy_label" in pred else []
         lines.append("Epoch selection as run: " + "; ".join(pols))
-        lines += training_lines(pred, ctx.preset)
+        lines += training_lines(pred, ctx.preset, ctx.reasons)
     for k, reason in sorted(ctx.not_runnable.items()):
         m, v, d = k.split("|")
         lines.append(f"Not runnable: {m}{f'[{v}]' if v else ''} on {d}: {reason}")
@@ -179,10 +180,26 @@ def footer(spec: TableSpec, ctx: RenderContext, pred: pd.DataFrame) -> list[str]
     return lines
 
 
-def training_lines(pred: pd.DataFrame, preset: str) -> list[str]:
-    """Footer lines on how the models were trained: weights, trainer, and each method's preset overrides
-    (with the preset's reason for them)."""
+def _current_reason(preset: str, method: str, stored: str) -> str | None:
+    """The preset's reason for ``method``'s overrides today, if the stored overrides are still today's (a run
+    made before the preset changed gets no reason it was not given)."""
     from benchmarks.presets import PRESETS
+    from benchmarks.registry import get_method
+
+    if preset not in PRESETS or method not in PRESETS[preset].reasons:
+        return None
+    try:
+        family = get_method(method).family
+    except KeyError:
+        return None
+    now = repr(dict(sorted(PRESETS[preset].overrides_for(method, family).items())))
+    return PRESETS[preset].reasons[method] if now == stored else None
+
+
+def training_lines(pred: pd.DataFrame, preset: str, reasons: dict[str, str] | None = None) -> list[str]:
+    """Footer lines on how the models were trained: weights, trainer, and each method's preset overrides
+    with the reason for them: the one the run recorded (``reasons``), else the preset's current one where
+    the overrides are unchanged since the run, else none."""
 
     trainers = sorted(set(pred["trainer"].astype(str)) - {"n/a"}) if "trainer" in pred else []
     init = pred.loc[pred["init_weights"].astype(str) != "", ["method", "init_weights"]].drop_duplicates() \
@@ -192,10 +209,10 @@ def training_lines(pred: pd.DataFrame, preset: str) -> list[str]:
     lines = [f"Training: {start}" + (f"; trainer: {', '.join(trainers)}." if trainers else ".")]
     if "preset_overrides" not in pred:
         return lines
-    reasons = PRESETS[preset].reasons if preset in PRESETS else {}
     for method, ov in sorted(set(zip(pred["method"].astype(str), pred["preset_overrides"].astype(str)))):
         if ov not in ("", "{}"):
-            why = f" ({reasons[method]})" if method in reasons else ""
+            reason = (reasons or {}).get(method) if reasons is not None else _current_reason(preset, method, ov)
+            why = f" ({reason})" if reason else ""
             lines.append(f"Preset {preset} overrides for {method}: {ov}{why}.")
     return lines
 
@@ -334,7 +351,8 @@ def _render(a: argparse.Namespace) -> int:
     try:
         meta = json.loads(meta_path.read_text())
         ctx_fields = (meta["data"], meta["preset"], meta["epoch_policy"], meta.get("pooling", "pooled"),
-                      tuple(meta["seeds"]), meta.get("not_runnable", {}), [], data_notes(meta))
+                      tuple(meta["seeds"]), meta.get("not_runnable", {}), [], data_notes(meta),
+                      meta.get("preset_reasons"))
     except (ValueError, KeyError, TypeError) as e:
         fail(f"{meta_path}: not a run.json written by benchmarks.run ({type(e).__name__}: {e})")
     if "y_true" not in pred.columns:

@@ -250,7 +250,7 @@ def _run(a: argparse.Namespace, state: dict) -> int:
     not_runnable = {"|".join(k): v for k, v in p.not_runnable.items()}
     meta = {"tables": a.tables, "data": a.data, "preset": a.preset, "epoch_policy": a.epoch_policy,
             "pooling": "pooled", "seeds": a.seed_list, "label_control": a.label_control,
-            "epochs_override": a.epochs, "added_methods": added,
+            "epochs_override": a.epochs, "added_methods": added, "preset_reasons": dict(preset.reasons),
             "trainer": sorted({u.trainer for u in p.units} - {NO_TRAINER}), "version": __version__,
             "not_runnable": not_runnable, "n_units": len(p.units), "n_failed": len(failures),
             "units": str(store.root),
@@ -270,7 +270,7 @@ def _run(a: argparse.Namespace, state: dict) -> int:
     for spec in specs:
         paths = render_with_tests(spec, pred, dest, RenderContext(a.data, a.preset, a.epoch_policy, "pooled",
                                                                    tuple(a.seed_list), not_runnable, [],
-                                                                   data_notes(meta)))
+                                                                   data_notes(meta), meta["preset_reasons"]))
         table_paths += [*paths.values(), *sorted(dest.glob(f"table{spec.number}_cells.csv"))]
         print(paths["md"].read_text())
     if a.figures and len(pred):

@@ -296,7 +296,7 @@ EXECUTORS = ("local", "process", "dask")
 def execute(units: Sequence[Unit], store: UnitStore, data_root: str | Path | None = None, jobs: int = 1,
             device: str = "auto", progress: Progress | None = None,
             datasets: dict[str, ClipDataset] | None = None, executor: str | None = None,
-            address: str | None = None) -> list[Failure]:
+            address: str | None = None, threads: int | None = None) -> list[Failure]:
     """Run the units not yet in ``store``; returns the failures (the rest are stored).
 
     Work items (:func:`work_items`) run in this process (``executor="local"``, the default for
@@ -307,7 +307,10 @@ def execute(units: Sequence[Unit], store: UnitStore, data_root: str | Path | Non
 
     Another invocation may share ``store``: a work item runs only once its units are claimed
     (:meth:`UnitStore.claim`); items another process holds wait until it lets go, and are then taken from
-    the store (or computed here, if it failed or was stopped). ``progress(unit, n_done, n_total, wall)`` is
+    the store (or computed here, if it failed or was stopped). ``threads``: torch's intra-op threads per
+    computation (default: as set for ``local``, cores / ``jobs`` per worker process); training is bitwise
+    reproducible for a given thread count only, so a sweep compared with goldens pins it.
+    ``progress(unit, n_done, n_total, wall)`` is
     called with ``wall=None`` when a work item starts in this process, once per finished or failed unit,
     and with a fifth argument True for a unit that another invocation computed.
     """
@@ -365,7 +368,7 @@ def execute(units: Sequence[Unit], store: UnitStore, data_root: str | Path | Non
                 claims[left[0].key] = (claim, item)
                 runnable.append(left)
             _run_items(runnable, finished, progress, n_done, len(todo), data_root, device, jobs, datasets,
-                       executor, address)
+                       executor, address, threads)
             if waiting:  # held by another invocation: wait for the first to be let go, then look again
                 store.claim(waiting[0], blocking=True).release()
             pending = waiting
@@ -402,23 +405,31 @@ def _worker_pool(jobs: int) -> ProcessPoolExecutor:
 
 
 def _run_items(items: list[list[Unit]], finished, progress, n_done, n_total: int, data_root, device: str,
-               jobs: int, datasets, executor: str, address: str | None) -> None:
+               jobs: int, datasets, executor: str, address: str | None, threads: int | None = None) -> None:
     """Compute ``items`` with ``executor``, passing each result to ``finished(keys, results, err, trace)``."""
     if not items:
         return
     if executor == "local":
-        for item in items:
-            if progress:
-                progress(item[0], n_done(), n_total, None)
-            try:
-                rows = run_units(item, data_root, device, (datasets or {}).get(item[0].dataset))
-                finished([u.key for u in item], [(df, wall) for _, df, wall in rows], None, None)
-            except KeyboardInterrupt:
-                raise
-            except Exception as e:  # noqa: BLE001 - reported, not cached
-                finished([u.key for u in item], None, f"{type(e).__name__}: {e}", traceback.format_exc())
+        import torch
+
+        before = torch.get_num_threads()
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            for item in items:
+                if progress:
+                    progress(item[0], n_done(), n_total, None)
+                try:
+                    rows = run_units(item, data_root, device, (datasets or {}).get(item[0].dataset))
+                    finished([u.key for u in item], [(df, wall) for _, df, wall in rows], None, None)
+                except KeyboardInterrupt:
+                    raise
+                except Exception as e:  # noqa: BLE001 - reported, not cached
+                    finished([u.key for u in item], None, f"{type(e).__name__}: {e}", traceback.format_exc())
+        finally:
+            torch.set_num_threads(before)
     elif executor == "process":
-        threads = max(1, (os.cpu_count() or 1) // jobs)
+        threads = threads or max(1, (os.cpu_count() or 1) // jobs)
         pool = _worker_pool(jobs)
         try:
             pending = {pool.submit(compute_item, item, data_root, device, threads,
