@@ -130,12 +130,16 @@ def test_failing_unit_is_reported_not_cached_and_exits_1(tmp_path):
     assert any(line.startswith("| probe_ok") for line in (out / "table3.md").read_text().splitlines())
 
 
-def test_ctrl_c_then_sigkill_lose_no_finished_unit(reference, tmp_path):
+SLOW = ("--epochs", "30")  # units of a few seconds each: the signals land while units are still running
+
+
+def test_ctrl_c_then_sigkill_lose_no_finished_unit(tmp_path):
     """Ctrl-C after the first unit: one clean line, exit 130, no temporary file. SIGKILL after the next one.
-    The rerun recomputes only what was not finished and its predictions equal the uninterrupted run's."""
-    ref, _ = reference
+    The rerun recomputes only what was not finished and its predictions equal an uninterrupted run's."""
+    ref = tmp_path / "ref"
+    assert run_cli("benchmarks.run", *CELL, *SEEDS, *SLOW, "--no-mlflow", "--out", ref).returncode == 0
     out = tmp_path / "out"
-    proc = start_cli("benchmarks.run", *CELL, *SEEDS, "--no-mlflow", "--out", out, log=tmp_path / "1.log")
+    proc = start_cli("benchmarks.run", *CELL, *SEEDS, *SLOW, "--no-mlflow", "--out", out, log=tmp_path / "1.log")
     n = wait_for_markers(proc, out, 0)
     assert interrupt(proc, signal.SIGINT) == 130, (tmp_path / "1.log").read_text()
     log = (tmp_path / "1.log").read_text()
@@ -146,13 +150,13 @@ def test_ctrl_c_then_sigkill_lose_no_finished_unit(reference, tmp_path):
     assert not temp_files(out) and not (out / "predictions.parquet").exists()
     first = markers(out)
 
-    proc = start_cli("benchmarks.run", *CELL, *SEEDS, "--no-mlflow", "--out", out, log=tmp_path / "2.log")
+    proc = start_cli("benchmarks.run", *CELL, *SEEDS, *SLOW, "--no-mlflow", "--out", out, log=tmp_path / "2.log")
     wait_for_markers(proc, out, len(first))
     assert interrupt(proc, signal.SIGKILL) == -signal.SIGKILL
     second = markers(out)
     assert {k: second[k] for k in first} == first and len(second) < 4, "finished units changed or run completed"
 
-    r = run_cli("benchmarks.run", *CELL, *SEEDS, "--no-mlflow", "--out", out)
+    r = run_cli("benchmarks.run", *CELL, *SEEDS, *SLOW, "--no-mlflow", "--out", out)
     assert r.returncode == 0, r.stderr
     assert f"done: 4 units ({len(second)} reused)" in r.stdout
     assert r.stderr.count("] done:") == 4 - len(second)                  # only the unfinished ones computed
@@ -178,7 +182,8 @@ def test_ctrl_c_stops_the_worker_processes(tmp_path):
     psutil = pytest.importorskip("psutil")
     out = tmp_path / "out"
     args = [a if a != "1" else "2" for a in CELL]  # --jobs 2: worker processes
-    proc = start_cli("benchmarks.run", *args, "--seeds", "0,1,2", "--no-mlflow", "--out", out, log=tmp_path / "log")
+    proc = start_cli("benchmarks.run", *args, *SLOW, "--seeds", "0,1,2", "--no-mlflow", "--out", out,
+                     log=tmp_path / "log")
     wait_for_markers(proc, out, 0)
     children = psutil.Process(proc.pid).children(recursive=True)
     assert children, "no worker processes"
@@ -200,11 +205,13 @@ def test_two_runs_at_once_share_units_and_keep_their_own_outputs(tmp_path):
     import time
 
     out = tmp_path / "out"
-    a = start_cli("benchmarks.run", *CELL, "--seeds", "0,1,2,3", "--no-mlflow", "--out", out, log=tmp_path / "a.log")
+    a = start_cli("benchmarks.run", *CELL, *SLOW, "--seeds", "0,1,2,3", "--no-mlflow", "--out", out,
+                  log=tmp_path / "a.log")
     wait_for_markers(a, out, 0)
     os.kill(a.pid, signal.SIGSTOP)
     try:
-        b = start_cli("benchmarks.run", *CELL, "--seeds", "3,4", "--no-mlflow", "--out", out, log=tmp_path / "b.log")
+        b = start_cli("benchmarks.run", *CELL, *SLOW, "--seeds", "3,4", "--no-mlflow", "--out", out,
+                      log=tmp_path / "b.log")
         t0 = time.time()
         while (tmp_path / "b.log").read_text().count("] done: ") < 2 and b.poll() is None:
             assert time.time() - t0 < 600, "B did not compute its own units"
