@@ -32,12 +32,19 @@ def run_cli(module: str, *args: str, timeout: float = 600) -> subprocess.Complet
                           cwd=REPO, env=env(), timeout=timeout)
 
 
+def _interruptible() -> None:
+    """In the child, before Python starts: SIGINT back to its default, as at a terminal. A shell that runs
+    pytest in the background without job control ignores SIGINT, and the ignore is inherited; Python then
+    never raises KeyboardInterrupt and a Ctrl-C test would test nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(module: str, *args: str, log: Path) -> subprocess.Popen:
     """Start a command in a session of its own (a signal to its group reaches it as Ctrl-C would), output
     (stdout and stderr) to ``log``."""
     fh = open(log, "w")
     return subprocess.Popen([sys.executable, "-m", module, *map(str, args)], stdout=fh, stderr=subprocess.STDOUT,
-                            cwd=REPO, env=env(), start_new_session=True, text=True)
+                            cwd=REPO, env=env(), start_new_session=True, text=True, preexec_fn=_interruptible)
 
 
 def markers(out: Path) -> dict[str, tuple[int, bytes]]:
