@@ -211,7 +211,7 @@ def training_lines(pred: pd.DataFrame, preset: str, reasons: dict[str, str] | No
         return lines
     for method, ov in sorted(set(zip(pred["method"].astype(str), pred["preset_overrides"].astype(str)))):
         if ov not in ("", "{}"):
-            reason = (reasons or {}).get(method) if reasons is not None else _current_reason(preset, method, ov)
+            reason = reasons.get(method) if reasons is not None else _current_reason(preset, method, ov)
             why = f" ({reason})" if reason else ""
             lines.append(f"Preset {preset} overrides for {method}: {ov}{why}.")
     return lines
