@@ -60,7 +60,8 @@ PREDICTION_COLUMNS = [
     "epoch_policy", "chosen_epoch", "data_source", "views", "protocol_note", "policy_label", "init_weights",
 ]
 _TRAIN_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "weight_decay")
-_OPTIONAL_TRAIN_FIELDS = ("batch_order", "loss", "lr_schedule", "warmup_epochs")
+_OPTIONAL_TRAIN_FIELDS = ("batch_order", "loss", "focal_gamma", "focal_alpha", "lr_schedule", "warmup_epochs",
+                          "lr_step_size", "lr_gamma", "momentum")
 _MEMORY: dict[str, np.ndarray] = {}
 
 

@@ -45,7 +45,7 @@ OPTIMIZERS = ("adam", "sgd", "adamw")
 LOSSES = ("ce", "balanced_ce", "focal")
 EPOCH_POLICIES = ("last", "val", "oracle")
 BATCH_ORDERS = ("shuffle", "fixed", "by_label")
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "step")
 ORACLE_LABEL = "oracle (test-set epoch selection; optimistic)"
 
 
@@ -84,6 +84,8 @@ class TrainConfig:
     batch_order: str = "shuffle"
     lr_schedule: str = "constant"
     warmup_epochs: int = 0
+    lr_step_size: int = 1
+    lr_gamma: float = 0.1
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "val_subjects", "eval_every", "eval_batch_size"):
@@ -96,6 +98,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
         if self.weight_decay < 0 or self.momentum < 0 or self.focal_gamma < 0:
             raise ValueError("TrainConfig.weight_decay, momentum and focal_gamma must be >= 0")
+        if not isinstance(self.lr_step_size, int) or isinstance(self.lr_step_size, bool) or self.lr_step_size < 1:
+            raise ValueError(f"TrainConfig.lr_step_size must be an integer >= 1, got {self.lr_step_size!r}")
+        if not 0 < self.lr_gamma <= 1:
+            raise ValueError(f"TrainConfig.lr_gamma must be in (0, 1], got {self.lr_gamma!r}")
         if not isinstance(self.warmup_epochs, int) or not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(f"TrainConfig.warmup_epochs must be an integer in [0, epochs), got {self.warmup_epochs!r}")
         for name, allowed in (("optimizer", OPTIMIZERS), ("loss", LOSSES), ("epoch_policy", EPOCH_POLICIES),
@@ -134,14 +140,18 @@ class FoldResult:
 
 
 def lr_factor(epoch: int, config: TrainConfig) -> float:
-    """The learning-rate multiplier of (1-based) ``epoch``: 1 for ``constant``; for ``cosine``, ``e / W`` during
-    the ``W = warmup_epochs`` warm-up epochs, then ``(1 + cos(pi (e - W - 1) / (E - W))) / 2`` (1 at the first
-    epoch after warm-up, decaying towards 0 at the last of ``E = epochs``; never 0)."""
+    """The learning-rate multiplier of (1-based) ``epoch``: ``e / W`` during the ``W = warmup_epochs`` warm-up
+    epochs, then 1 for ``constant``; for ``cosine``, ``(1 + cos(pi (e - W - 1) / (E - W))) / 2`` (1 at the first
+    epoch after warm-up, decaying towards 0 at the last of ``E = epochs``; never 0); for ``step`` (PyTorch's
+    ``StepLR`` stepped once per epoch), ``lr_gamma ** ((e - W - 1) // lr_step_size)``: epochs 1..S at 1, S+1..2S
+    at gamma, and so on."""
     w, e_total = config.warmup_epochs, config.epochs
     if epoch <= w:
         return epoch / w
     if config.lr_schedule == "constant":
         return 1.0
+    if config.lr_schedule == "step":
+        return config.lr_gamma ** ((epoch - w - 1) // config.lr_step_size)
     return 0.5 * (1.0 + math.cos(math.pi * (epoch - w - 1) / (e_total - w)))
 
 

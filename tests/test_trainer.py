@@ -21,6 +21,7 @@ from benchmarks.trainer import (
     fixed_class_f1,
     focal_loss,
     resolve_device,
+    lr_factor,
     split_validation_groups,
     train_fold,
     train_loso,
@@ -402,3 +403,19 @@ def test_fixed_batch_orders_draw_nothing_and_repeat():
     with pytest.raises(ValueError, match="batch_order"):
         trainer.TrainConfig(batch_order="random")
 
+
+
+def test_lr_factor_schedules_known_answers():
+    """Hand-computed multipliers: StepLR(step 2, gamma 0.5) after one warm-up epoch, cosine over 5 epochs."""
+    step = TrainConfig(epochs=7, lr_schedule="step", lr_step_size=2, lr_gamma=0.5, warmup_epochs=1)
+    assert [lr_factor(e, step) for e in range(1, 8)] == [1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    no_warm = TrainConfig(epochs=4, lr_schedule="step", lr_step_size=1, lr_gamma=0.1)
+    assert [lr_factor(e, no_warm) for e in range(1, 5)] == pytest.approx([1.0, 0.1, 0.01, 0.001])
+    cos = TrainConfig(epochs=5, lr_schedule="cosine")
+    assert [lr_factor(e, cos) for e in range(1, 6)] == pytest.approx(
+        [1.0, (1 + math.cos(math.pi / 5)) / 2, (1 + math.cos(2 * math.pi / 5)) / 2,
+         (1 + math.cos(3 * math.pi / 5)) / 2, (1 + math.cos(4 * math.pi / 5)) / 2])
+    with pytest.raises(ValueError, match="lr_gamma"):
+        TrainConfig(lr_schedule="step", lr_gamma=0.0)
+    with pytest.raises(ValueError, match="lr_step_size"):
+        TrainConfig(lr_schedule="step", lr_step_size=0)
