@@ -52,16 +52,17 @@ def seed_list(text: str) -> list[int]:
     return seeds
 
 
-def table_choice(text: str) -> list[int]:
-    """``all`` or the number of a table spec under ``tables/``; returns the table numbers."""
-    from benchmarks.tablespec import list_tables
+def table_choice(text: str) -> list[int | str]:
+    """``all`` (the paper's tables), or the number or name of a table spec under ``tables/``."""
+    from benchmarks.tablespec import list_tables, table_id
 
     known = list_tables()
     if text.strip().lower() == "all":
-        return known
-    if not text.strip().isdigit() or int(text) not in known:
+        return [t for t in known if isinstance(t, int)]
+    t = table_id(text.strip())
+    if t not in known:
         raise argparse.ArgumentTypeError(f"no table {text!r}; known: {', '.join(map(str, known))} or all")
-    return [int(text)]
+    return [t]
 
 
 def writable_folder(path: str | os.PathLike, arg: str) -> Path:

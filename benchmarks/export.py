@@ -16,6 +16,7 @@ from pathlib import Path
 
 from benchmarks import render
 from benchmarks.atomic import atomic_write_bytes, atomic_write_json
+from benchmarks.tablespec import table_id
 
 
 def export(run_dir: Path, dest: Path, n_boot: int | None = None, strip_labels: bool = False) -> list[int]:
@@ -39,7 +40,7 @@ def export(run_dir: Path, dest: Path, n_boot: int | None = None, strip_labels: b
         pred = pred.drop(columns=["y_true"])
     atomic_write_bytes(dest / "predictions.csv.gz", gzip.compress(pred.to_csv(index=False).encode(), mtime=0))
     atomic_write_json(dest / "run.json", meta)
-    tables = [int(t) for t in meta["tables"]]
+    tables = [table_id(t) for t in meta["tables"]]
     for n in tables:
         args = ["--table", str(n), "--out", str(dest)] + ([] if n_boot is None else ["--n-boot", str(n_boot)])
         if render.main(args) != 0:

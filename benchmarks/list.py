@@ -93,7 +93,8 @@ def table_records(pattern: str = "*") -> list[dict[str, Any]]:
                            "class_protocol": g.class_protocol, "sources": fill})
         rows = [{"id": r.id, "label": r.label, "kind": r.kind, "status": r.status, "method": r.method,
                  "variant": r.variant, "registered": r.method in registered if r.method else None,
-                 "in_paper": r.in_paper, "year": r.year} for r in t.rows]
+                 "in_paper": r.in_paper, "year": r.year, "epoch_policy": r.epoch_policy, "selection": r.selection}
+                for r in t.rows]
         out.append({"number": t.number, "title": t.title, "source": t.source,
                     "protocol": {"split": t.protocol.split, "pooling": t.protocol.pooling},
                     "rows": rows, "columns": [{"id": c.id, "header": c.header, "unit": c.unit} for c in t.columns],

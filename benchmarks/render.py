@@ -30,6 +30,7 @@ from benchmarks.cli_args import CliError, fail, non_negative_int, report, table_
 from benchmarks.tablespec import TableSpec, load_table_spec, with_added_methods
 
 NOT_RUNNABLE, REPORTED_ONLY, NO_DATA = "not runnable", "reported only", "n/a"
+NO_EPOCHS_POLICY = "n/a"  # benchmarks.evaluate.NO_EPOCHS: the policy column of a handcrafted method
 
 
 @dataclass
@@ -47,10 +48,13 @@ class RenderContext:
     reasons: dict[str, str] | None = None  # method -> why the preset overrides it, as the run recorded it
 
 
-def _cell_frame(pred: pd.DataFrame, method: str, variant: str, dataset: str, scope: str) -> pd.DataFrame:
+def _cell_frame(pred: pd.DataFrame, method: str, variant: str, dataset: str, scope: str,
+                epoch_policy: str | None = None) -> pd.DataFrame:
     m = (pred["method"] == method) & (pred["variant"] == variant) & (pred["dataset"] == dataset)
     if scope != "all":
         m &= pred["source"] == scope
+    if epoch_policy is not None:  # a row run under its own policy; a method without epochs has "n/a"
+        m &= pred["epoch_policy"].isin((epoch_policy, NO_EPOCHS_POLICY))
     return pred.loc[m]
 
 
@@ -65,7 +69,7 @@ def cell_scores(pred: pd.DataFrame, spec: TableSpec, data: str, pooling: str = "
             ref = g.sources.get(data)
             if ref is None:
                 continue
-            df = _cell_frame(pred, row.method, row.variant or "", ref.dataset, ref.scope)
+            df = _cell_frame(pred, row.method, row.variant or "", ref.dataset, ref.scope, row.epoch_policy)
             for seed, d in df.groupby("seed"):
                 y_true, y_pred = d["y_true"].to_numpy(), d["y_pred"].to_numpy()
                 groups = d["group"].to_numpy()
@@ -88,11 +92,11 @@ def cell_scores(pred: pd.DataFrame, spec: TableSpec, data: str, pooling: str = "
 def fold_results(pred: pd.DataFrame, n_classes: dict[str, int]) -> pd.DataFrame:
     """One row per (method, variant, dataset, seed, fold) with the fold's metrics (``results.parquet``)."""
     rows = []
-    keys = ["method", "variant", "dataset", "seed", "fold"]
+    keys = ["method", "variant", "dataset", "seed", "fold", "epoch_policy"]
     for key, d in pred.groupby(keys, sort=True):
         vals = M.compute_metrics(d["y_true"].to_numpy(), d["y_pred"].to_numpy(), n_classes[key[2]])
         rows.append({**dict(zip(keys, key)), "test_group": d["group"].iloc[0], "n_clips": len(d),
-                     "epoch_policy": d["epoch_policy"].iloc[0], "chosen_epoch": int(d["chosen_epoch"].iloc[0]),
+                     "chosen_epoch": int(d["chosen_epoch"].iloc[0]),
                      **{k: float(v) for k, v in vals.items()}})
     return pd.DataFrame(rows)
 
@@ -115,8 +119,13 @@ def table_frame(spec: TableSpec, scores: pd.DataFrame, ctx: RenderContext,
     """The rendered table as strings: one row per spec row; per column 'reproduced' and 'paper'."""
     marks = marks or {}
     records = []
+    per_row = _per_row_columns(spec)
     for row in spec.rows:
         rec = {"method": row.label + ("" if row.in_paper else " (not in paper)")}
+        if "epochs" in per_row:
+            rec["epochs"] = _row_policy(row, ctx.epoch_policy)
+        if "selection" in per_row:
+            rec["selection"] = row.selection or "-"
         reported = {c.column: c.reported for c in row.cells}
         for col in spec.columns:
             cid = f"{col.group}.{col.metric}"
@@ -138,12 +147,34 @@ def table_frame(spec: TableSpec, scores: pd.DataFrame, ctx: RenderContext,
     return pd.DataFrame(records)
 
 
+def _row_policy(row, run_policy: str) -> str:
+    """The epoch policy a row ran under: its own, else the run's; "n/a" for a method without epochs."""
+    from benchmarks.registry import get_method
+
+    if not row.implemented:
+        return "-"
+    try:
+        if get_method(row.method).family != "deep":
+            return NO_EPOCHS_POLICY
+    except KeyError:
+        pass
+    return row.epoch_policy or run_policy
+
+
+def _per_row_columns(spec: TableSpec) -> list[str]:
+    """The optional columns after the method: the epoch policy each row ran under (when rows set their own),
+    and the epoch-selection rule of the reported values (when rows give one)."""
+    return [c for c, present in (("epochs", any(r.epoch_policy for r in spec.rows)),
+                                 ("selection", any(r.selection for r in spec.rows))) if present]
+
+
 def _headers(spec: TableSpec) -> list[str]:
-    hs = ["Method"]
+    hs = ["Method"] + [{"epochs": "Epoch policy (ours)", "selection": f"Epoch rule ({spec.reported_header})"}[c]
+                       for c in _per_row_columns(spec)]
     for col in spec.columns:
         name = {"accuracy": "Acc", "macro_f1": "F1", "uf1": "UF1", "uar": "UAR"}.get(col.metric, col.metric)
         unit = " (%)" if col.unit == "percent" else ""
-        hs += [f"{_SHORT.get(col.group, col.group)} {name}{unit}", "paper"]
+        hs += [f"{_SHORT.get(col.group, col.group)} {name}{unit}", spec.reported_header]
     return hs
 
 
@@ -154,15 +185,17 @@ def footer(spec: TableSpec, ctx: RenderContext, pred: pd.DataFrame) -> list[str]
     if len(pred):
         pred = pred[pred["method"].isin({r.method for r in spec.rows if r.implemented})]
     datasets = sorted({g.sources[ctx.data].dataset for g in spec.groups if ctx.data in g.sources})
+    policy = "per row (column Epoch policy)" if _per_row_columns(spec)[:1] == ["epochs"] else ctx.epoch_policy
     lines = [
         f"Data source: {ctx.data} ({', '.join(datasets) or 'none'}). Preset: {ctx.preset}. "
-        f"Epoch policy: {ctx.epoch_policy}. Metric pooling: {ctx.pooling} "
+        f"Epoch policy: {policy}. Metric pooling: {ctx.pooling} "
         f"({'predictions pooled over all LOSO folds' if ctx.pooling == 'pooled' else 'mean over folds'}). "
         f"Seeds: {', '.join(map(str, ctx.seeds))}.",
         *[f"Dataset {d}: {ctx.data_notes[d]}" for d in datasets if d in ctx.data_notes],
         "Cells: reproduced value " + ("mean ± std over seeds" if len(ctx.seeds) > 1 else
                                       "[subject-level bootstrap 95% interval]")
-        + " | the paper's reported value. Paper protocol: " + f"{spec.protocol.split.upper()}, pooling "
+        + (" | the paper's reported value. Paper protocol: " if spec.reported_header == "paper" else
+           f" | the {spec.reported_header} value. Table protocol: ") + f"{spec.protocol.split.upper()}, pooling "
         f"{spec.protocol.pooling}.",
     ]
     if len(pred):
@@ -219,41 +252,46 @@ def training_lines(pred: pd.DataFrame, preset: str, reasons: dict[str, str] | No
 
 def render(spec: TableSpec, pred: pd.DataFrame, ctx: RenderContext, out: Path,
            marks: dict | None = None, n_boot: int = M.BOOTSTRAP_N) -> dict[str, Path]:
-    """Write ``table<N>.md``, ``.tex`` and ``.csv`` under ``out``; returns their paths."""
+    """Write ``table<N>.md`` (``<name>.md`` for a named table), ``.tex`` and ``.csv`` under ``out``."""
     scores = cell_scores(pred, spec, ctx.data, ctx.pooling, n_boot) if len(pred) else pd.DataFrame()
     frame = table_frame(spec, scores, ctx, marks)
     heads = _headers(spec)
     foot = footer(spec, ctx, pred)
     out.mkdir(parents=True, exist_ok=True)
-    n = spec.number
+    n = spec.stem
     body = tabulate(frame.values.tolist(), headers=heads, tablefmt="github", disable_numparse=True)
-    md = [f"### Table {n}: {spec.title}", "", body, ""] + [f"- {line}" for line in foot]
-    paths = {"md": out / f"table{n}.md", "tex": out / f"table{n}.tex", "csv": out / f"table{n}.csv"}
+    md = [f"### {spec.heading}: {spec.title}", "", body, ""] + [f"- {line}" for line in foot]
+    paths = {"md": out / f"{n}.md", "tex": out / f"{n}.tex", "csv": out / f"{n}.csv"}
     paths["md"].write_text("\n".join(md) + "\n")
     tex = tabulate(frame.values.tolist(), headers=heads, tablefmt="latex_booktabs", disable_numparse=True)
-    caption = _tex_escape(f"Table {n} ({spec.title}) reproduced. " + " ".join(foot))
+    caption = _tex_escape(f"{spec.heading} ({spec.title}) reproduced. " + " ".join(foot))
     paths["tex"].write_text("\\begin{table}\n\\centering\n\\small\n" + tex + f"\n\\caption{{{caption}}}\n"
                             "\\end{table}\n")
     frame.to_csv(paths["csv"], index=False)
     if len(scores):
-        scores.to_csv(out / f"table{n}_cells.csv", index=False)
+        scores.to_csv(out / f"{n}_cells.csv", index=False)
     return paths
 
 
 def render_with_tests(spec: TableSpec, pred: pd.DataFrame, out: Path, ctx: RenderContext,
                       n_boot: int = M.BOOTSTRAP_N) -> dict[str, Path]:
     """:func:`render` with MFVAN-vs-baseline paired tests marked in the cells and explained in the footer."""
-    from benchmarks.stats import legend, marks_from_tests, paired_tests
+    from benchmarks.stats import REFERENCE, legend, marks_from_tests, paired_tests, reference_row
 
-    tests = paired_tests(pred, spec, ctx.data) if len(pred) else pd.DataFrame()
+    try:
+        reference_row(spec, REFERENCE)
+        has_reference = True
+    except KeyError:  # a table without MFVAN's full model (e.g. the leaderboard): no paired tests
+        has_reference = False
+    tests = paired_tests(pred, spec, ctx.data) if len(pred) and has_reference else pd.DataFrame()
     marks = marks_from_tests(tests, spec) if len(tests) else {}
     sig = legend(tests, spec) if len(tests) else ""
     if sig:
         ctx = RenderContext(**{**ctx.__dict__, "extra": [*ctx.extra, sig]})
     paths = render(spec, pred, ctx, out, marks=marks, n_boot=n_boot)
     if len(tests):
-        tests.to_csv(out / f"table{spec.number}_tests.csv", index=False)
-        paths["tests"] = out / f"table{spec.number}_tests.csv"
+        tests.to_csv(out / f"{spec.stem}_tests.csv", index=False)
+        paths["tests"] = out / f"{spec.stem}_tests.csv"
     return paths
 
 

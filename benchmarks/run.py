@@ -69,7 +69,7 @@ def device_choice(text: str) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     p.add_argument("--table", required=True, type=table_choice, dest="tables", metavar="TABLE",
-                   help="1, 2, 3 or all")
+                   help="1, 2, 3, leaderboard (a table spec under tables/) or all")
     p.add_argument("--data", choices=DATA_SOURCES, default="synthetic",
                    help="synthetic (embedded default), megc2019-public (published composite) or raw (licensed)")
     p.add_argument("--data-root", help="folder of the licensed releases (raw) or of the published files")
@@ -271,7 +271,7 @@ def _run(a: argparse.Namespace, state: dict) -> int:
         paths = render_with_tests(spec, pred, dest, RenderContext(a.data, a.preset, a.epoch_policy, "pooled",
                                                                    tuple(a.seed_list), not_runnable, [],
                                                                    data_notes(meta), meta["preset_reasons"]))
-        table_paths += [*paths.values(), *sorted(dest.glob(f"table{spec.number}_cells.csv"))]
+        table_paths += [*paths.values(), *sorted(dest.glob(f"{spec.stem}_cells.csv"))]
         print(paths["md"].read_text())
     if a.figures and len(pred):
         from benchmarks.figures import confusion_figures

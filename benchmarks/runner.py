@@ -40,6 +40,7 @@ class Cell:
     variant: str
     dataset: str
     seed: int
+    epoch_policy: str = ""
 
 
 @dataclass
@@ -53,8 +54,8 @@ class Plan:
     views: dict[str, set[tuple[int, ViewSpec]]] = field(default_factory=dict)   # dataset -> (clip row, view)
 
     def cells(self) -> list[Cell]:
-        return sorted({Cell(u.method, u.variant, u.dataset, u.seed) for u in self.units},
-                      key=lambda c: (c.method, c.variant, c.dataset, c.seed))
+        return sorted({Cell(u.method, u.variant, u.dataset, u.seed, u.epoch_policy) for u in self.units},
+                      key=lambda c: (c.method, c.variant, c.dataset, c.seed, c.epoch_policy))
 
 
 @dataclass
@@ -65,9 +66,10 @@ class Failure:
 
 
 def table_cells(specs: Sequence[TableSpec], data: str, methods: Sequence[str] | None = None,
-                datasets: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
-    """(method, variant, dataset) triples the tables need from data source ``data``, filtered by globs."""
-    out: dict[tuple[str, str, str], None] = {}
+                datasets: Sequence[str] | None = None) -> list[tuple]:
+    """(method, variant, dataset) triples the tables need from data source ``data``, filtered by globs; a row
+    with its own ``epoch_policy`` gives (method, variant, dataset, policy) (:func:`plan` takes both)."""
+    out: dict[tuple, None] = {}
     for spec in specs:
         names = []
         for g in spec.groups:
@@ -83,7 +85,8 @@ def table_cells(specs: Sequence[TableSpec], data: str, methods: Sequence[str] | 
             for d in dict.fromkeys(names):
                 if datasets and not any(fnmatch.fnmatch(d, p) for p in datasets):
                     continue
-                out[(row.method, row.variant or "", d)] = None
+                cell = (row.method, row.variant or "", d)
+                out[(*cell, row.epoch_policy) if row.epoch_policy else cell] = None
     return list(out)
 
 
@@ -91,11 +94,12 @@ def _row_name(row) -> str:
     return f"{row.method}[{row.variant}]" if row.variant else row.method
 
 
-def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: Preset, epoch_policy: str,
+def plan(triples: Iterable[tuple], seeds: Sequence[int], preset: Preset, epoch_policy: str,
          data_root: str | Path | None = None, epochs: int | None = None,
          dataset_loader: Callable[[str], ClipDataset] | None = None, fold_batching: bool | None = None,
          init_weights: Mapping[str, str] | None = None, label_control: str | None = None) -> Plan:
-    """The units of ``triples`` x ``seeds`` under ``preset``. Deep methods' units are trained fold-batched (all
+    """The units of ``triples`` x ``seeds`` under ``preset``; a triple's optional fourth item is its epoch policy
+    (else ``epoch_policy``). Deep methods' units are trained fold-batched (all
     pending folds of a cell in one work item, one batched computation) when ``fold_batching`` is True, fold
     after fold when False; None (auto) batches where it pays: when CUDA is present (:func:`batching_pays`).
     ``init_weights``: method name -> a local weights file its models start from (default: from scratch).
@@ -121,7 +125,7 @@ def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: 
         fold_batching = False  # a control's training labels differ per fold: trained fold after fold
     p = Plan()
     loader = dataset_loader or (lambda name: load_dataset(name, data_root))
-    for method, variant, dname in triples:
+    for method, variant, dname, *own_policy in triples:
         spec = get_method(method)
         if dname not in p.datasets:
             p.datasets[dname] = loader(dname)
@@ -142,7 +146,7 @@ def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: 
         folds = loso_splits(ds.groups())
         if preset.max_folds is not None:
             folds = folds[: preset.max_folds]
-        policy = epoch_policy if spec.family == "deep" else evaluate.NO_EPOCHS
+        policy = (own_policy[0] if own_policy else epoch_policy) if spec.family == "deep" else evaluate.NO_EPOCHS
         trainer = (FOLD_BATCHED if fold_batching else SEQUENTIAL) if spec.family == "deep" else NO_TRAINER
         config = _jsonable(hyperparameters(cfg))
         if method in weights and (method, repr(config)) not in fitted:
@@ -154,6 +158,7 @@ def plan(triples: Iterable[tuple[str, str, str]], seeds: Sequence[int], preset: 
                 p.units.append(Unit(method, variant, dname, ds.manifest_hash(), f.k, f.test_group, int(seed), policy,
                                     config, overrides, code, trainer, *weights.get(method, ("", "")),
                                     label_control or ""))
+    p.units = list(dict.fromkeys(p.units))  # a handcrafted method listed under several policies runs once
     return p
 
 

@@ -2,7 +2,9 @@
 
 One TOML file per table of the MFVAN paper (Pan et al. 2023). A file holds:
 
-- ``table`` (its number), ``title``, ``source`` (where in the paper), optional ``bold_meaning``;
+- ``table`` (its number; or, for a table that is not in the paper, a name such as ``"leaderboard"``, kept
+  in ``tables/<name>.toml``), ``title``, ``source`` (where in the paper), optional ``bold_meaning`` and
+  ``reported_header`` (the header of the reported-value columns, default ``paper``);
 - ``[protocol]``: ``split`` (``loso``), ``pooling`` (``pooled``, ``fold-mean`` or ``not stated``:
   what the paper says about combining the folds), optional ``notes``;
 - ``[units]``: metric -> ``percent`` or ``fraction``, the unit the paper prints (the harness's
@@ -20,7 +22,9 @@ One TOML file per table of the MFVAN paper (Pan et al. 2023). A file holds:
   when implemented) and optional ``variant``, ``in_paper`` (default true; false for a row the
   harness adds, which then needs ``source``), optional ``year``, ``note``, ``reported``
   (column id -> value as printed; a dash in the paper is an absent key), ``bold`` (column ids),
-  ``notes`` (column id -> remark on that cell);
+  ``notes`` (column id -> remark on that cell), ``epoch_policy`` (``last``, ``val`` or ``oracle``: the
+  row is run and scored under that policy, whatever the run's ``--epoch-policy``; a table may so hold one
+  method under several policies) and ``selection`` (how the reported value's authors chose the epoch);
 - for a table whose extracted header is garbled (Table 2): ``printed_header``, ``column_map``
   (printed position -> column id, ``""`` for a position that maps to no column) and
   ``reconstruction`` (the reasoning); each row then keeps its raw ``printed`` numbers (strings,
@@ -51,14 +55,16 @@ KINDS = ("handcrafted", "deep", "proposed", "ablation")  # in spec files; "added
 IMPLEMENTED, REPORTED_ONLY = "implemented", "reported only"
 DASHES = frozenset({"-", "\u2013", "\u2014"})
 
+EPOCH_POLICIES = ("last", "val", "oracle")  # benchmarks.trainer.EPOCH_POLICIES (not imported: no torch here)
 _TOP_KEYS = {"table", "title", "source", "bold_meaning", "protocol", "units", "datasets", "columns", "rows",
-             "printed_header", "column_map", "reconstruction"}
+             "printed_header", "column_map", "reconstruction", "reported_header"}
 _PROTOCOL_KEYS = {"split", "pooling", "notes"}
 _GROUP_KEYS = {"label", "n_classes", "class_protocol", "unavailable"}
 _COLUMN_KEYS = {"group", "metric", "header"}
 _ROW_KEYS = {"id", "label", "kind", "implemented", "method", "variant", "in_paper", "source", "year", "note",
-             "reported", "bold", "notes", "printed", "column_map"}
+             "reported", "bold", "notes", "printed", "column_map", "epoch_policy", "selection"}
 _TABLE_FILE = re.compile(r"^table(\d+)\.toml$")
+_TABLE_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
 class TableSpecError(ValueError):
@@ -131,6 +137,8 @@ class Row:
     cells: tuple[Cell, ...]
     printed: tuple[str, ...] | None = None
     column_map: tuple[str | None, ...] | None = None
+    epoch_policy: str | None = None  # None: the run's --epoch-policy
+    selection: str | None = None  # the reported value's epoch-selection rule, as its authors used it
 
     @property
     def status(self) -> str:
@@ -156,7 +164,7 @@ class TableProtocol:
 
 @dataclass(frozen=True)
 class TableSpec:
-    number: int
+    number: int | str  # a paper table's number, or the name of a table the harness adds
     title: str
     source: str
     path: Path
@@ -169,6 +177,17 @@ class TableSpec:
     printed_header: tuple[str, ...] | None = None
     column_map: tuple[str | None, ...] | None = None
     reconstruction: str | None = None
+    reported_header: str = "paper"
+
+    @property
+    def stem(self) -> str:
+        """The file stem of the spec and of its rendered outputs: ``table3``, ``leaderboard``."""
+        return f"table{self.number}" if isinstance(self.number, int) else self.number
+
+    @property
+    def heading(self) -> str:
+        """``Table 3`` or ``Leaderboard``."""
+        return f"Table {self.number}" if isinstance(self.number, int) else self.number.capitalize()
 
     def row(self, row_id: str) -> Row:
         for r in self.rows:
@@ -220,23 +239,31 @@ def with_added_methods(spec: TableSpec, methods: Sequence[str]) -> TableSpec:
 # ------------------------------------------------------------------------------------------ loading
 
 
-def list_tables(root: str | Path | None = None) -> tuple[int, ...]:
-    """Numbers of the table specs under ``root`` (default: the repository's ``tables/``)."""
+def list_tables(root: str | Path | None = None) -> tuple[int | str, ...]:
+    """The table specs under ``root`` (default: the repository's ``tables/``): the paper's table numbers in
+    order, then the names of the tables the harness adds (``leaderboard.toml`` -> ``"leaderboard"``)."""
     folder = Path(root) if root is not None else TABLES_DIR
     nums = [int(m.group(1)) for p in folder.glob("table*.toml") if (m := _TABLE_FILE.match(p.name))]
-    return tuple(sorted(nums))
+    names = [p.stem for p in folder.glob("*.toml") if not _TABLE_FILE.match(p.name) and _TABLE_NAME.match(p.stem)]
+    return (*sorted(nums), *sorted(names))
 
 
-def load_table_spec(n: int, root: str | Path | None = None) -> TableSpec:
-    """Load and validate ``table<n>.toml`` from ``root`` (default: the repository's ``tables/``)."""
+def table_id(n: int | str) -> int | str:
+    """A table given as ``3``, ``"3"`` or ``"leaderboard"``: the number as an int, else the name."""
+    return int(n) if isinstance(n, int) or str(n).isdigit() else str(n)
+
+
+def load_table_spec(n: int | str, root: str | Path | None = None) -> TableSpec:
+    """Load and validate ``table<n>.toml`` (or ``<name>.toml``) from ``root`` (default: ``tables/``)."""
     folder = Path(root) if root is not None else TABLES_DIR
-    path = folder / f"table{int(n)}.toml"
+    n = table_id(n)
+    path = folder / (f"table{n}.toml" if isinstance(n, int) else f"{n}.toml")
     if not path.is_file():
         known = ", ".join(map(str, list_tables(folder))) or "none"
         raise TableSpecError(f"{path}: no such table spec (tables in {folder}: {known})")
     spec = load_spec_file(path)
-    if spec.number != int(n):
-        raise TableSpecError(f"{path}: field 'table' is {spec.number}, expected {int(n)} from the file name")
+    if spec.number != n:
+        raise TableSpecError(f"{path}: field 'table' is {spec.number!r}, expected {n!r} from the file name")
     return spec
 
 
@@ -290,8 +317,9 @@ class _Parser:
         self.keys(doc, _TOP_KEYS, ("table", "title", "source", "protocol", "units", "datasets", "columns", "rows"),
                   "")
         number = doc["table"]
-        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
-            raise self.fail("field 'table'", f"must be a positive integer, got {number!r}")
+        named = isinstance(number, str) and bool(_TABLE_NAME.match(number)) and not number.startswith("table")
+        if not named and (not isinstance(number, int) or isinstance(number, bool) or number < 1):
+            raise self.fail("field 'table'", f"must be a positive integer or a lower-case name, got {number!r}")
         protocol = self.protocol(doc["protocol"])
         units = self.units(doc["units"])
         groups = self.groups(doc["datasets"])
@@ -305,7 +333,8 @@ class _Parser:
             units=MappingProxyType(units), groups=tuple(groups.values()), columns=columns, rows=rows,
             bold_meaning=self.text(doc, "bold_meaning", "field 'bold_meaning'", optional=True),
             printed_header=header, column_map=cmap,
-            reconstruction=self.text(doc, "reconstruction", "field 'reconstruction'", optional=True))
+            reconstruction=self.text(doc, "reconstruction", "field 'reconstruction'", optional=True),
+            reported_header=self.text(doc, "reported_header", "field 'reported_header'", optional=True) or "paper")
 
     def protocol(self, d: Any) -> TableProtocol:
         where = "[protocol]"
@@ -451,9 +480,15 @@ class _Parser:
             if not isinstance(v, str) or not v.strip():
                 raise self.fail(where, f"notes.{k}: must be a non-empty string")
         printed, row_map = self.printed(r, reported, list(by_id), cmap, where)
+        policy = r.get("epoch_policy")
+        if policy is not None and policy not in EPOCH_POLICIES:
+            raise self.fail(where, f"epoch_policy {policy!r} is not one of {', '.join(EPOCH_POLICIES)}")
+        if policy is not None and not implemented:
+            raise self.fail(where, "a reported-only row is not run: it takes no epoch_policy")
         cells = tuple(Cell(rid, c.id, reported.get(c.id), c.id in bold, notes.get(c.id)) for c in columns)
         return Row(rid, label, r["kind"], implemented, in_paper, method, variant, year, source,
-                   self.text(r, "note", where, optional=True), cells, printed, row_map)
+                   self.text(r, "note", where, optional=True), cells, printed, row_map, policy,
+                   self.text(r, "selection", where, optional=True))
 
     def reported(self, d: Any, by_id: dict[str, Column], where: str) -> dict[str, float]:
         if not isinstance(d, dict):

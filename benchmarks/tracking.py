@@ -39,7 +39,7 @@ from benchmarks import metrics as M
 EXPERIMENT = "mer-bench"
 DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
-CELL_KEYS = ("method", "variant", "dataset", "seed")
+CELL_KEYS = ("method", "variant", "dataset", "seed", "epoch_policy")  # a table may run a method under several
 FOLD_METRICS = (*M.METRICS, "chosen_epoch")    # per fold; chosen_epoch only for deep methods (>= 0)
 _CELL_PARAM_COLUMNS = ("code_version", "preset_overrides", "epoch_policy", "policy_label", "data_source",
                        "views", "protocol_note")
@@ -164,8 +164,9 @@ def sweep_params(meta: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def cell_name(method: str, variant: str, dataset: str, seed: int) -> str:
-    return f"{method}{f'[{variant}]' if variant else ''} {dataset} seed {seed}"
+def cell_name(method: str, variant: str, dataset: str, seed: int, epoch_policy: str = "last") -> str:
+    policy = f" epochs {epoch_policy}" if epoch_policy in ("val", "oracle") else ""
+    return f"{method}{f'[{variant}]' if variant else ''} {dataset} seed {seed}{policy}"
 
 
 def cell_params(key: tuple, cell: pd.DataFrame, config: Mapping[str, Any] | None,

@@ -131,7 +131,8 @@ class Unit:
     @property
     def label(self) -> str:
         v = f"[{self.variant}]" if self.variant else ""
-        return f"{self.method}{v} {self.dataset} fold {self.fold} ({self.test_group}) seed {self.seed}"
+        policy = f" epochs {self.epoch_policy}" if self.epoch_policy in ("val", "oracle") else ""
+        return f"{self.method}{v} {self.dataset} fold {self.fold} ({self.test_group}) seed {self.seed}{policy}"
 
 
 class UnitStore:

@@ -48,7 +48,7 @@ def specs():
 
 
 def test_three_tables_load_with_their_shapes(specs):
-    assert list_tables() == (1, 2, 3)
+    assert list_tables() == (1, 2, 3, "leaderboard")
     t1, t2, t3 = specs[1], specs[2], specs[3]
     assert (len([r for r in t1.rows if r.in_paper]), len(t1.columns)) == (12, 6)
     assert all(len(r.cells) == 6 for r in t1.rows)
@@ -347,7 +347,8 @@ def test_unknown_field_and_bad_toml_are_rejected(tmp_path):
 
 
 def test_missing_table_and_number_mismatch(tmp_path):
-    with pytest.raises(TableSpecError, match=r"table7\.toml: no such table spec \(tables in .*: 1, 2, 3\)"):
+    with pytest.raises(TableSpecError,
+                       match=r"table7\.toml: no such table spec \(tables in .*: 1, 2, 3, leaderboard\)"):
         load_table_spec(7)
     path = _write_variant(tmp_path, 3, "table = 3\n", "table = 4\n")
     with pytest.raises(TableSpecError, match="field 'table' is 4, expected 3"):

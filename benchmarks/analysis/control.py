@@ -21,7 +21,7 @@ KEY = ["row", "dataset", "seed"]
 
 
 def _cells(folder: Path, table: str, what: str) -> pd.DataFrame:
-    path = folder / f"table{table}_cells.csv"
+    path = folder / f"{table if not str(table).isdigit() else f'table{table}'}_cells.csv"
     if not path.is_file():
         fail(f"{what} {folder}: no {path.name} (not a rendered run of table {table})")
     try:
