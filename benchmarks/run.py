@@ -349,10 +349,11 @@ class Progress:
 def _grid_text(p, store: UnitStore, a) -> str:
     rows = []
     for c in p.cells():
-        us = [u for u in p.units if (u.method, u.variant, u.dataset, u.seed) == (c.method, c.variant, c.dataset,
-                                                                                   c.seed)]
-        rows.append([c.method, c.variant or "-", c.dataset, c.seed, len(us), sum(store.is_done(u) for u in us)])
-    df = pd.DataFrame(rows, columns=["method", "variant", "dataset", "seed", "units", "done"])
+        us = [u for u in p.units if (u.method, u.variant, u.dataset, u.seed, u.epoch_policy)
+              == (c.method, c.variant, c.dataset, c.seed, c.epoch_policy)]
+        rows.append([c.method, c.variant or "-", c.dataset, c.seed, c.epoch_policy, len(us),
+                     sum(store.is_done(u) for u in us)])
+    df = pd.DataFrame(rows, columns=["method", "variant", "dataset", "seed", "epochs", "units", "done"])
     head = (f"Grid: tables {a.tables}, data {a.data}, preset {a.preset}, epoch policy {a.epoch_policy}, "
             f"seeds {a.seed_list}{', SHUFFLED-LABEL CONTROL' if a.label_control != 'none' else ''}: "
             f"{len(p.units)} units, {sum(store.is_done(u) for u in p.units)} done")
