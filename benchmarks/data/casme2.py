@@ -5,9 +5,10 @@ Layouts (``root`` is the folder holding them, or a ``CASME2/`` folder inside it)
 - cropped release: ``Cropped/sub01/EP02_01f/reg_img46.jpg``
 - raw release:     ``CASME2_RAW_selected/sub01/EP02_01f/img46.jpg``
 
-The number in a file name is the frame number the sheet uses. The sheet has 255 coded clips of 26
-subjects; one row (sub04 EP12_01f) has ``/`` for its apex: its apex is estimated as the middle
-frame of onset..offset and labelled so in ``apex_source``. Protocol: 5 classes (see
+The number in a file name is the frame number the sheet uses. The raw release's 640x480 frames are
+cropped per clip by the face detector (clip-table column ``face_crop``; :mod:`benchmarks.data.landmarks`).
+The sheet has 255 coded clips of 26 subjects; one row (sub04 EP12_01f) has ``/`` for its apex: its
+apex is estimated as the middle frame of onset..offset and labelled so in ``apex_source``. Protocol: 5 classes (see
 :mod:`benchmarks.data.protocols`), 246 clips.
 """
 
@@ -19,6 +20,7 @@ import pandas as pd
 
 from benchmarks.data.clips import ClipDataset
 from benchmarks.data.errors import DataError
+from benchmarks.data.landmarks import FACE_CROP_DETECTOR, FACE_CROP_RELEASE
 from benchmarks.data.protocols import CASME2_5, apply_protocol
 from benchmarks.data.release import (
     as_frame_number,
@@ -86,6 +88,7 @@ def coded_clips(root: Path, release: str = "auto", sheet: Path | None = None,
     coded = read_coding_sheet(sheet)
     rel, frames_root = find_frames_root(root, release)
     coded["frames"] = [str(frames_root / s / c) for s, c in zip(coded["subject"], coded["clip"])]
+    coded["face_crop"] = FACE_CROP_RELEASE if rel == "cropped" else FACE_CROP_DETECTOR
     if check_frames:
         for r in coded.itertuples():
             check_key_frames(Path(r.frames), {"onset": r.onset, "apex": r.apex, "offset": r.offset}, "casme2",

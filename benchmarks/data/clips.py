@@ -12,6 +12,10 @@ Columns (``CLIP_COLUMNS``):
 - ``apex_source``: ``sheet``, or how the apex was estimated.
 - ``frames``: where the frames are (a clip folder or a ``.npy`` stack); empty when no frames exist.
 
+- ``face_crop`` (optional; licensed loaders set it): ``release`` when the released frames are face crops,
+  ``detector:<name>`` when each clip is cropped by the face detector, ``none`` when no face was found
+  (:func:`benchmarks.data.landmark_views.label_face_crops`; centred-square fallback). Absent = ``release``.
+
 Loaders may add columns (for example stored-view paths of the public composite).
 """
 

@@ -4,7 +4,8 @@ Layout: ``SAMM/006/006_1_2/006_05562.jpg`` (``root`` holds ``SAMM/``, or is that
 sheet (sheet ``MICRO_ONLY``) opens with a free-text preamble; its header row (``Subject``,
 ``Filename``, ``Onset Frame``, ``Apex Frame``, ``Offset Frame``, ..., ``Estimated Emotion``) is
 found by its first cell, wherever it sits (row 14 in v2). 159 micro clips of 29 subjects; the
-5-class protocol keeps 136 (anger, contempt, happiness, surprise, other).
+5-class protocol keeps 136 (anger, contempt, happiness, surprise, other). The frames are not aligned
+face crops: each clip is cropped by the face detector (``face_crop``; :mod:`benchmarks.data.landmarks`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 
 from benchmarks.data.clips import ClipDataset
 from benchmarks.data.errors import DataError
+from benchmarks.data.landmarks import FACE_CROP_DETECTOR
 from benchmarks.data.protocols import SAMM_5, apply_protocol
 from benchmarks.data.release import (
     as_frame_number,
@@ -77,6 +79,7 @@ def coded_clips(root: Path, sheet: Path | None = None, check_frames: bool = True
     coded = read_coding_sheet(sheet)
     frames_root = find_frames_root(root)
     coded["frames"] = [str(frames_root / s / c) for s, c in zip(coded["subject"], coded["clip"])]
+    coded["face_crop"] = FACE_CROP_DETECTOR  # the released frames are not aligned face crops
     if check_frames:
         for r in coded.itertuples():
             check_key_frames(Path(r.frames), {"onset": r.onset, "apex": r.apex, "offset": r.offset}, "samm",

@@ -5,8 +5,9 @@ Layouts (``root`` holds them, or a ``SMIC/`` folder inside it):
 - cropped:   ``SMIC_all_cropped/HS/s1/micro/negative/s1_ne_01/reg_image106614.bmp``
 - uncropped: ``HS/s1/micro/negative/s1_ne_01/image106614.bmp``
 
-Classes negative, positive, surprise (164 clips, 16 subjects). Clips under ``non_micro/`` hold no
-micro-expression and are listed as exclusions.
+The uncropped frames are cropped per clip by the face detector (column ``face_crop``;
+:mod:`benchmarks.data.landmarks`). Classes negative, positive, surprise (164 clips, 16 subjects).
+Clips under ``non_micro/`` hold no micro-expression and are listed as exclusions.
 
 Apex: SMIC-HS does not annotate it. Onset is the first frame of the clip and offset the last
 (the release is cut to the expression). The apex is estimated, and the estimate is labelled in
@@ -29,6 +30,7 @@ import pandas as pd
 from benchmarks.data.clips import ClipDataset
 from benchmarks.data.errors import DataError
 from benchmarks.data.frames import folder_index
+from benchmarks.data.landmarks import FACE_CROP_DETECTOR, FACE_CROP_RELEASE
 from benchmarks.data.protocols import SMIC_3, apply_protocol
 from benchmarks.data.release import read_sheet, require_root
 
@@ -116,6 +118,7 @@ def coded_clips(root: Path, release: str = "auto", apex: str = "middle",
         numbers = sorted(index)
         c["onset"], c["offset"] = numbers[0], numbers[-1]
         c["apex"], c["apex_source"] = numbers[len(numbers) // 2], APEX_MIDDLE
+        c["face_crop"] = FACE_CROP_RELEASE if rel == "cropped" else FACE_CROP_DETECTOR
         if c["clip"] in sheet_apex:
             n = sheet_apex[c["clip"]]
             if n not in index:

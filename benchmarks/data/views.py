@@ -17,7 +17,15 @@ name                       value                                                
                                                                                   color="gray",
                                                                                   method="tim",
                                                                                   span="onset_offset"
+``face_landmarks``         five points, float32 (5, 2) (x, y); NaN if no face      frame="apex", size=28,
+                                                                                  detect_size=None
+``face_box``               per-clip face crop (cx, cy, side, angle, found)        template="auto"
 =========================  =====================================================  ========================
+
+The last two are registered by :mod:`benchmarks.data.landmark_views` (detector:
+:mod:`benchmarks.data.landmarks`). Face crop: a clip whose ``face_crop`` column is not ``release``
+(raw CASME II / SMIC-HS, SAMM) has every frame read through its ``face_box`` (a square crop,
+rotated so the eyes are level, fitted on the onset frame's landmarks); no column means ``release``.
 
 ``size`` is None (the frames' native size), an int s (s x s) or (H, W). Frames are resized with
 pixel-area averaging when shrinking and bilinearly when enlarging. Flow is computed by TV-L1
@@ -45,7 +53,8 @@ Cache: each computed view is saved as ``<root>/<view name>/<key[:2]>/<key>.npz``
 argument, else the folder set by :func:`set_cache_dir`, else ``benchmarks.paths.cache_dir()/"views"``
 (``$MER_CACHE_DIR`` or ``~/.cache/mer-bench``, outside the source tree). The key hashes the clip
 identity (source dataset, subject, clip; not the name of the dataset that lists it, so a composite reuses
-its sources' views), the frame storage (path, size and mtime),
+its sources' views), the frame storage (path, size and mtime), the face crop (detector, template) where one applies,
+a view's own ``version`` (the detector's name and version for the landmark views),
 onset/apex/offset, the stored file when one is read, the view name, its canonical parameters,
 :data:`VIEW_CODE_VERSION`, the OpenCV version and, for flow-based views, the TV-L1 parameters.
 An unreadable or corrupt entry is detected by its checksum, recomputed and overwritten.
@@ -68,6 +77,7 @@ from benchmarks import paths
 from benchmarks.atomic import atomic_save_npz, load_npz_checked, stable_hash
 from benchmarks.data import flow as _flow
 from benchmarks.data import frames as _frames
+from benchmarks.data import landmarks as _lm
 from benchmarks.data import tim as _tim
 from benchmarks.data.clips import ClipDataset
 from benchmarks.data.errors import DataError
@@ -144,6 +154,8 @@ class ViewDef:
     compute: Callable[[ClipDataset, int, dict, _Ctx], np.ndarray]
     defaults: dict[str, Any]
     doc: str
+    base: Callable[[dict], ViewSpec] | None = None  # computed from this view (its data source decides)
+    version: str = ""                               # in the cache key when set (e.g. a detector's version)
 
     def canonical(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(params) - set(self.defaults))
@@ -158,6 +170,9 @@ class ViewDef:
         _check_choice(self.name, p, "scale", FLOW_SCALES)
         _check_choice(self.name, p, "method", tuple(_tim.INTERPOLATORS))
         _check_choice(self.name, p, "span", TIM_SPANS)
+        _check_choice(self.name, p, "frame", ("apex", "onset"))
+        if p.get("detect_size") is not None:
+            p["detect_size"] = list(_flow.as_hw(p["detect_size"]))
         if "n_frames" in p and (not isinstance(p["n_frames"], (int, np.integer)) or p["n_frames"] < 1):
             raise ValueError(f"view {self.name}: n_frames must be a positive int, got {p['n_frames']!r}")
         return p
@@ -219,6 +234,13 @@ def cache_key(ds: ClipDataset, i: int, spec: ViewSpec) -> str:
     }
     if spec.name in _FLOW_VIEWS and source[0] == "frames":
         payload["tvl1"] = _flow.TVL1Params().as_dict()
+    vdef = view_def(spec.name)
+    if vdef.version:
+        payload["view_version"] = vdef.version
+    if spec.name == "face_box":
+        payload["face_crop"] = _lm.crop_identity(str(r["dataset"]), params["template"])
+    elif source[0] == "frames" and needs_face_crop(r):
+        payload["face_crop"] = [str(r["face_crop"]), *_lm.crop_identity(str(r["dataset"]))]
     return stable_hash(payload, n=32)
 
 
@@ -249,7 +271,7 @@ def get_view(ds: ClipDataset, i: int, spec: ViewSpec, *, cache: bool = True,
     ctx = _Ctx(cache, cache_dir)
 
     def compute() -> np.ndarray:
-        if source[0] == "stored":
+        if source[0] == "stored" and vdef.base is None:
             return _read_stored(ds, i, spec.name, params, source)
         return vdef.compute(ds, i, params, ctx)
 
@@ -371,8 +393,16 @@ def _stored_views(ds: ClipDataset) -> dict[str, tuple[str, tuple[int, int]]]:
 
 
 def _source(ds: ClipDataset, i: int, name: str, params: dict) -> tuple:
-    """("frames",) or ("stored", column, stored_hw) for clip ``i``; raise ViewUnavailable otherwise."""
+    """("frames",) or ("stored", column, stored_hw) for clip ``i``; raise ViewUnavailable otherwise.
+    A view computed from another (``ViewDef.base``) has that view's source."""
     r = _row(ds, i)
+    base = VIEWS[name].base if name in VIEWS else None
+    if base is not None:
+        b = base(params)
+        try:
+            return _source(ds, i, b.name, b.canonical())
+        except ViewUnavailable as e:
+            raise ViewUnavailable(ds.name, name, f"{e.reason} ({name} is computed from {b})") from None
     if str(r["frames"]):
         return ("frames",)
     stored = _stored_views(ds)
@@ -436,16 +466,31 @@ def _to_color(rgb: np.ndarray, color: str) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if color == "gray" else rgb
 
 
-def _key_frame(ds: ClipDataset, i: int, which: str) -> np.ndarray:
+def needs_face_crop(row) -> bool:
+    """True when the clip table's ``face_crop`` says the frames are not face crops (raw releases):
+    frame-based views then read them through the clip's ``face_box`` crop. No column: ``release``."""
+    return str(row.get("face_crop", _lm.FACE_CROP_RELEASE) or _lm.FACE_CROP_RELEASE) != _lm.FACE_CROP_RELEASE
+
+
+def _read_frames(ds: ClipDataset, i: int, numbers: list[int], ctx: _Ctx) -> np.ndarray:
+    """Frames ``numbers`` of clip ``i``, cropped (and rotated) by its ``face_box`` when it needs a face crop."""
+    frames = ds.read_frames(i, numbers)
+    if not needs_face_crop(ds.clips.iloc[int(i)]):
+        return frames
+    box = ctx.get(ds, i, "face_box")
+    return np.stack([_lm.crop_frame(f, box) for f in frames])
+
+
+def _key_frame(ds: ClipDataset, i: int, which: str, ctx: _Ctx) -> np.ndarray:
     n = int(ds.clips.iloc[int(i)][which])
     if n < 0:
         raise DataError(f"{_clip_name(ds, i)}: {which} frame unknown (-1)")
-    return ds.read_frames(i, [n])[0]
+    return _read_frames(ds, i, [n], ctx)[0]
 
 
 def _frame_view(which: str) -> Callable:
     def compute(ds: ClipDataset, i: int, p: dict, ctx: _Ctx) -> np.ndarray:
-        img = _key_frame(ds, i, which)
+        img = _key_frame(ds, i, which, ctx)
         return np.ascontiguousarray(_to_color(_flow.resize_image(img, p["size"]), p["color"]))
     return compute
 
@@ -453,7 +498,7 @@ def _frame_view(which: str) -> Callable:
 def _compute_flow(ds: ClipDataset, i: int, p: dict, ctx: _Ctx) -> np.ndarray:
     if p["size"] is not None:
         return _flow.resize_flow(ctx.get(ds, i, "flow", size=None), p["size"])
-    onset, apex = (_to_color(_key_frame(ds, i, w), "gray") for w in ("onset", "apex"))
+    onset, apex = (_to_color(_key_frame(ds, i, w, ctx), "gray") for w in ("onset", "apex"))
     if onset.shape != apex.shape:
         raise DataError(f"{_clip_name(ds, i)}: onset {onset.shape} and apex {apex.shape} differ in size")
     return _flow.tvl1_flow(onset, apex)
@@ -491,7 +536,7 @@ def _compute_tim(ds: ClipDataset, i: int, p: dict, ctx: _Ctx) -> np.ndarray:
     numbers = _sequence_numbers(ds, i, p["span"])
     seq = []
     for k in range(0, len(numbers), _READ_CHUNK):
-        for img in ds.read_frames(i, numbers[k:k + _READ_CHUNK]):
+        for img in _read_frames(ds, i, numbers[k:k + _READ_CHUNK], ctx):
             img = _to_color(img, p["color"]).astype(np.float32)
             seq.append(_flow.resize_image(img, p["size"]))
     shapes = {a.shape for a in seq}
@@ -515,3 +560,5 @@ register_view(ViewDef("magnitude_orientation", _compute_mag_ori, {"size": 28},
 register_view(ViewDef("tim_sequence", _compute_tim,
                       {"n_frames": 10, "size": 128, "color": "gray", "method": "tim", "span": "onset_offset"},
                       "sequence resampled to n_frames by TIM (or linear), float32 (N, H, W[, 3])"))
+
+from benchmarks.data import landmark_views  # noqa: E402,F401  (registers face_landmarks and face_box)
