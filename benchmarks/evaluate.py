@@ -300,7 +300,7 @@ def _run_deep(spec, cfg, ds, folds, views, seed, epoch_policy, device,
         seeds = [derive_seed(key, f.k) for f in folds]
         results = train_folds_batched(factory, x, y, folds, tcfg, seeds, groups=groups,
                                       n_classes=ds.n_classes, pre_fit_hooks=hooks)
-        return [(f, r.y_pred.astype(np.int64), int(r.chosen_epoch)) for f, r in zip(folds, results, strict=True)]
+        return [(f, r.y_pred.astype(np.int64), int(r.chosen_epoch), None) for f, r in zip(folds, results, strict=True)]
     out = []
     for f in folds:
         tr, te = f.train_idx, f.test_idx
@@ -308,7 +308,8 @@ def _run_deep(spec, cfg, ds, folds, views, seed, epoch_policy, device,
         result = train_fold(factory, _take(x, tr), training_labels(y, f, control, key), _take(x, te),
                             y[te] if epoch_policy == "oracle" else None, tcfg, derive_seed(key, f.k),
                             groups_train=groups[tr], n_classes=ds.n_classes, pre_fit=hook)
-        out.append((f, result.y_pred.astype(np.int64), int(result.chosen_epoch)))
+        last = result.last_y_pred.astype(np.int64) if result.last_y_pred is not None else None
+        out.append((f, result.y_pred.astype(np.int64), int(result.chosen_epoch), last))
     return out
 
 
@@ -325,7 +326,7 @@ def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None =
              overrides: Mapping[str, Any] | None = None, epoch_policy: str = "last", epochs: int | None = None,
              folds: int | Iterable[int | str] | None = None, root: Any = None, device: str = "auto",
              fold_batching: bool = False, init_weights: str | Path | None = None,
-             label_control: str | None = None) -> pd.DataFrame:
+             label_control: str | None = None, with_last: bool = False) -> pd.DataFrame:
     """Predictions of ``method_name`` under LOSO on ``dataset`` (a registered name or a ClipDataset).
 
     ``folds``: None (all subjects), an int (the first n folds in sorted subject order) or fold indices /
@@ -341,6 +342,8 @@ def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None =
     every prediction row names it and its checksum (``init_weights`` column).
     ``label_control="shuffled"``: the shuffled-label control (:func:`training_labels`; test labels untouched),
     named in every row's ``protocol_note``; a control's scores estimate what the pipeline gets by chance.
+    ``with_last`` (``oracle``, sequential only): also the rows of policy ``last``, from the same training (the
+    oracle policy only reads the test set, so its run's last epoch is exactly what ``last`` trains).
     ``df.attrs`` holds the config, the wall time and the number of folds.
     """
     t0 = time.perf_counter()
@@ -351,10 +354,12 @@ def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None =
     cfg = method_config(spec, ds, variant, overrides, epochs)
     views, note, preferred = resolve_views(spec, cfg, ds)
     chosen = select_folds(loso_splits(ds.groups()), folds)
+    if with_last and (epoch_policy != "oracle" or fold_batching and len(chosen) > 1 or spec.family != "deep"):
+        raise ValueError("with_last needs a deep method trained fold after fold under epoch_policy='oracle'")
     if init_weights and spec.family != "deep":
         raise ValueError(f"init weights: method {spec.name} is {spec.family} (no model weights)")
     if spec.family == "handcrafted":
-        results = _run_handcrafted(spec, cfg, ds, chosen, views, preferred, label_control)
+        results = [(*r, None) for r in _run_handcrafted(spec, cfg, ds, chosen, views, preferred, label_control)]
         policy, label = NO_EPOCHS, "n/a (no training epochs)"
     else:
         results = _run_deep(spec, cfg, ds, chosen, views, seed, epoch_policy, device, fold_batching,
@@ -367,16 +372,20 @@ def run_loso(method_name: str, dataset: str | ClipDataset, variant: str | None =
     if preferred and spec.name == "lbptop" and getattr(cfg, "n_frames", 0) is None:
         label_views = label_views.replace("n_frames=1", "n_frames=<onset..offset length>")
     frames = []
-    for f, y_pred, chosen_epoch in results:
+    for f, y_pred, chosen_epoch, last in results:
         c = ds.clips.iloc[f.test_idx]
-        frames.append(pd.DataFrame({
-            "method": spec.name, "variant": variant or "", "dataset": ds.name,
-            "source": c["dataset"].astype(str).to_numpy(), "subject": c["subject"].to_numpy(),
-            "group": c["group"].to_numpy(), "clip": c["clip"].to_numpy(), "fold": f.k, "seed": int(seed),
-            "y_true": c["label"].to_numpy(dtype=np.int64), "y_pred": y_pred, "epoch_policy": policy,
-            "chosen_epoch": chosen_epoch, "data_source": ds.kind, "views": label_views, "protocol_note": note,
-            "policy_label": label, "init_weights": weights_label(init_weights),
-        }))
+        runs = [(policy, label, y_pred, chosen_epoch)]
+        if with_last:
+            runs.append(("last", "last", last, int(hyperparameters(cfg)["epochs"])))
+        for pol, lab, pred, ep in runs:
+            frames.append(pd.DataFrame({
+                "method": spec.name, "variant": variant or "", "dataset": ds.name,
+                "source": c["dataset"].astype(str).to_numpy(), "subject": c["subject"].to_numpy(),
+                "group": c["group"].to_numpy(), "clip": c["clip"].to_numpy(), "fold": f.k, "seed": int(seed),
+                "y_true": c["label"].to_numpy(dtype=np.int64), "y_pred": pred, "epoch_policy": pol,
+                "chosen_epoch": ep, "data_source": ds.kind, "views": label_views, "protocol_note": note,
+                "policy_label": lab, "init_weights": weights_label(init_weights),
+            }))
     df = pd.concat(frames, ignore_index=True)[PREDICTION_COLUMNS]
     df.attrs.update({"config": hyperparameters(cfg), "wall_s": time.perf_counter() - t0, "n_folds": len(chosen),
                      "n_classes": ds.n_classes, "classes": list(ds.classes)})

@@ -229,14 +229,24 @@ def _jsonable(d: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ execution
+SHARED_POLICIES = frozenset({"last", "oracle"})
+"""Policies one sequential training serves at once: ``oracle`` only reads the test set, so the last epoch of its
+run is exactly the ``last`` policy's model (:func:`benchmarks.evaluate.run_loso` ``with_last``)."""
+
+
 def work_items(units: Sequence[Unit]) -> list[list[Unit]]:
     """Group units into work items: all units of a cell trained fold-batched form one item (one batched
-    computation); every other unit is an item of its own. Order follows ``units``."""
+    computation); a fold trained sequentially under ``last`` and under ``oracle`` (same cell, config and code)
+    forms one item, trained once; every other unit is an item of its own. Order follows ``units``."""
     items: dict[tuple, list[Unit]] = {}
     for u in units:
-        key = (u.cell, u.epoch_policy, u.code, json.dumps(u.config, sort_keys=True), u.label_control) \
-            if u.trainer == FOLD_BATCHED \
-            else (u.key,)
+        config = json.dumps(u.config, sort_keys=True)
+        if u.trainer == FOLD_BATCHED:
+            key = (u.cell, u.epoch_policy, u.code, config, u.label_control)
+        elif u.trainer == SEQUENTIAL and u.epoch_policy in SHARED_POLICIES and not u.label_control:
+            key = (u.cell, u.fold, u.code, config, u.weights, "last+oracle")
+        else:
+            key = (u.key,)
         items.setdefault(key, []).append(u)
     return list(items.values())
 
@@ -251,15 +261,19 @@ def run_units(units: Sequence[Unit], data_root: str | Path | None, device: str =
     if ds.manifest_hash() != u0.manifest:
         raise RuntimeError(f"dataset {u0.dataset} changed since planning (manifest {ds.manifest_hash()} "
                            f"!= {u0.manifest})")
-    policy = u0.epoch_policy if u0.epoch_policy != evaluate.NO_EPOCHS else "last"
+    shared = {u.epoch_policy for u in units} == SHARED_POLICIES  # one training gives both (work_items)
+    policy = "oracle" if shared else u0.epoch_policy if u0.epoch_policy != evaluate.NO_EPOCHS else "last"
     df = evaluate.run_loso(u0.method, ds, variant=u0.variant or None, seed=u0.seed, overrides=u0.overrides,
-                           epoch_policy=policy, folds=[u.fold for u in units], device=device,
+                           epoch_policy=policy, folds=list(dict.fromkeys(u.fold for u in units)), device=device,
                            fold_batching=u0.trainer == FOLD_BATCHED, init_weights=u0.weights_path or None,
-                           label_control=u0.label_control or None)
+                           label_control=u0.label_control or None, with_last=shared)
     wall = (time.perf_counter() - t0) / len(units)
     out = []
     for u in units:
-        part = df.loc[df["fold"] == u.fold].reset_index(drop=True)
+        mask = df["fold"] == u.fold
+        if shared:
+            mask &= df["epoch_policy"] == u.epoch_policy
+        part = df.loc[mask].reset_index(drop=True)
         part["trainer"] = u.trainer
         part["preset_overrides"] = repr(dict(sorted(u.overrides.items())))
         part["code_version"] = u.code

@@ -137,6 +137,7 @@ class FoldResult:
     val_groups: tuple = ()  # subjects held out for the val policy
     fold: int | None = None
     test_idx: np.ndarray | None = None
+    last_y_pred: np.ndarray | None = None  # oracle only: the last epoch's test predictions (what ``last`` gives)
 
 
 def lr_factor(epoch: int, config: TrainConfig) -> float:
@@ -541,6 +542,7 @@ def train_fold(
     best: tuple[float, int] = (-math.inf, 0)
     best_state: dict[str, torch.Tensor] | None = None
     best_pred: tuple[np.ndarray, np.ndarray] | None = None
+    last_pred: tuple[np.ndarray, np.ndarray] | None = None
     stale = 0
     epoch = 0
     y_test_np = y_test.numpy() if config.epoch_policy == "oracle" else None
@@ -569,6 +571,8 @@ def train_fold(
             else:
                 pred = predict(model, x_test, config.eval_batch_size)
                 score = float(np.mean(pred[0] == y_test_np))
+                if epoch == config.epochs:
+                    last_pred = pred
             scores[epoch] = score
             if score > best[0]:  # strict: ties keep the earliest epoch
                 best, stale = (score, epoch), 0
@@ -604,6 +608,7 @@ def train_fold(
         loss_name=loss_name,
         loss_parts=tuple(parts_history),
         val_groups=val_groups,
+        last_y_pred=last_pred[0] if last_pred is not None else None,
     )
 
 

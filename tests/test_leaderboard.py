@@ -98,3 +98,22 @@ def test_a_method_without_epochs_shows_no_policy(board, tmp_path):
     md = render(board, pd.DataFrame(), RenderContext("megc2019-public", "default", "last"), tmp_path, n_boot=0)
     line = next(x for x in md["md"].read_text().splitlines() if x.startswith("| Bi-WOOF"))
     assert line.split("|")[2].strip() == "n/a" and "| not run " in line
+
+
+def test_last_and_oracle_share_one_training_with_the_standalone_last_result(tmp_path):
+    """A fold planned under last and oracle is one work item; its last rows equal a run under last alone."""
+    from benchmarks.runner import run_units, work_items
+
+    ds = tiny_dataset(tmp_path)
+    p = plan([("off_apexnet", "", "tiny", "last"), ("off_apexnet", "", "tiny", "oracle")], [0],
+             Preset("test", "test", overrides={"off_apexnet": {"epochs": 3}}), "last",
+             dataset_loader=lambda name: ds, fold_batching=False)
+    items = work_items(p.units)
+    assert len(items) == 4 and all(sorted(u.epoch_policy for u in it) == ["last", "oracle"] for it in items)
+    out = {u.epoch_policy: df for u, df, _ in run_units(items[0], None, "cpu", ds)}
+    assert set(out["oracle"]["epoch_policy"]) == {"oracle"} and set(out["last"]["epoch_policy"]) == {"last"}
+    last_unit = next(u for u in items[0] if u.epoch_policy == "last")
+    (_, alone, _), = run_units([last_unit], None, "cpu", ds)
+    cols = ["clip", "y_pred", "chosen_epoch", "policy_label"]
+    pd.testing.assert_frame_equal(out["last"][cols], alone[cols])
+    assert (out["last"]["chosen_epoch"] == 3).all() and out["oracle"]["chosen_epoch"].between(1, 3).all()
