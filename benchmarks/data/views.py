@@ -40,6 +40,10 @@ channels are u, v, strain, each min-max scaled to 0..255 per clip) provides ``fl
 ``scale="minmax"`` and ``apex_<s>`` (an RGB JPEG apex crop) provides ``apex_frame``, at the stored
 size or smaller. Anything else raises :class:`ViewUnavailable`, naming the dataset and view.
 
+Derived views (``ViewDef.bases``, e.g. ``flow_roi_mosaic`` of :mod:`benchmarks.data.roi_views`) are computed
+from other views only: they are available wherever their base views are (frames or stored views), and their
+cache key covers the base views' keys instead of a storage fingerprint (plus ``ViewDef.version``).
+
 Cache: each computed view is saved as ``<root>/<view name>/<key[:2]>/<key>.npz`` with
 :func:`benchmarks.atomic.atomic_save_npz` (atomic, checksummed). ``<root>`` is the ``cache_dir``
 argument, else the folder set by :func:`set_cache_dir`, else ``benchmarks.paths.cache_dir()/"views"``
@@ -144,6 +148,8 @@ class ViewDef:
     compute: Callable[[ClipDataset, int, dict, _Ctx], np.ndarray]
     defaults: dict[str, Any]
     doc: str
+    bases: Callable[[dict], tuple[ViewSpec, ...]] | None = None  # a derived view: canonical params -> its inputs
+    version: str = ""  # a derived view's own code version, in its cache key when set
 
     def canonical(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(params) - set(self.defaults))
@@ -217,6 +223,8 @@ def cache_key(ds: ClipDataset, i: int, spec: ViewSpec) -> str:
         "code": VIEW_CODE_VERSION,
         "opencv": cv2.__version__,
     }
+    if view_def(spec.name).version:
+        payload["view_version"] = view_def(spec.name).version
     if spec.name in _FLOW_VIEWS and source[0] == "frames":
         payload["tvl1"] = _flow.TVL1Params().as_dict()
     return stable_hash(payload, n=32)
@@ -371,8 +379,15 @@ def _stored_views(ds: ClipDataset) -> dict[str, tuple[str, tuple[int, int]]]:
 
 
 def _source(ds: ClipDataset, i: int, name: str, params: dict) -> tuple:
-    """("frames",) or ("stored", column, stored_hw) for clip ``i``; raise ViewUnavailable otherwise."""
+    """("frames",), ("stored", column, stored_hw) or ("derived", base specs) for clip ``i``; raise
+    ViewUnavailable otherwise (for a derived view: when one of its base views is unavailable)."""
     r = _row(ds, i)
+    bases = VIEWS[name].bases if name in VIEWS else None
+    if bases is not None:
+        specs = tuple(bases(params))
+        for b in specs:
+            _source(ds, i, b.name, b.canonical())
+        return ("derived", specs)
     if str(r["frames"]):
         return ("frames",)
     stored = _stored_views(ds)
@@ -407,6 +422,8 @@ def _fingerprint(ds: ClipDataset, i: int, source: tuple) -> list:
     or of the stored view file."""
     if source[0] == "stored":
         return ["stored", source[1], *_stat(_stored_path(ds, i, source[1]))]
+    if source[0] == "derived":
+        return ["derived", *(cache_key(ds, i, b) for b in source[1])]
     return ["frames", *_stat(Path(str(ds.clips.iloc[int(i)]["frames"])))]
 
 
@@ -515,3 +532,5 @@ register_view(ViewDef("magnitude_orientation", _compute_mag_ori, {"size": 28},
 register_view(ViewDef("tim_sequence", _compute_tim,
                       {"n_frames": 10, "size": 128, "color": "gray", "method": "tim", "span": "onset_offset"},
                       "sequence resampled to n_frames by TIM (or linear), float32 (N, H, W[, 3])"))
+
+from benchmarks.data import roi_views as _roi_views  # noqa: E402, F401  (registers flow_roi_mosaic)
