@@ -29,7 +29,7 @@ from benchmarks.locks import FileLock
 # Harness modules whose code decides a unit's predictions (beside the method's own modules).
 _HARNESS_MODULES = ("benchmarks.evaluate", "benchmarks.trainer", "benchmarks.seeding", "benchmarks.splits",
                     "benchmarks.data.views", "benchmarks.data.flow", "benchmarks.data.tim",
-                    "benchmarks.data.frames")
+                    "benchmarks.data.frames", "benchmarks.data.roi_views")
 
 
 @cache

@@ -126,7 +126,7 @@ def test_face_landmarks_view_on_frames_and_cache(clip, tmp_path, cache):
     key = V.cache_key(ds, 0, spec)
     assert V.cache_key(ds, 0, ViewSpec.of("face_landmarks", detect_size=(28, 28))) == key
     old = V.VIEWS["face_landmarks"]
-    V.VIEWS["face_landmarks"] = V.ViewDef(old.name, old.compute, old.defaults, old.doc, old.base, "other==2")
+    V.VIEWS["face_landmarks"] = V.ViewDef(old.name, old.compute, old.defaults, old.doc, old.bases, "other==2")
     try:
         assert V.cache_key(ds, 0, spec) != key      # the detector's version is in the key
     finally:

@@ -70,7 +70,7 @@ def label_face_crops(ds: ClipDataset, **kw) -> ClipDataset:
 
 
 register_view(ViewDef("face_landmarks", _compute_landmarks, {"frame": "apex", "size": 28, "detect_size": None},
-                      "five facial landmarks (x, y), float32 (5, 2); NaN when no face", base=_frame_spec,
-                      version=lm.DETECTOR_ID))
+                      "five facial landmarks (x, y), float32 (5, 2); NaN when no face",
+                      bases=lambda p: (_frame_spec(p),), version=lm.DETECTOR_ID))
 register_view(ViewDef("face_box", _compute_face_box, {"template": "auto"},
                       "per-clip face crop (cx, cy, side, angle, found), float32 (5,)", version=lm.DETECTOR_ID))

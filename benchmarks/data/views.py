@@ -48,6 +48,10 @@ channels are u, v, strain, each min-max scaled to 0..255 per clip) provides ``fl
 ``scale="minmax"`` and ``apex_<s>`` (an RGB JPEG apex crop) provides ``apex_frame``, at the stored
 size or smaller. Anything else raises :class:`ViewUnavailable`, naming the dataset and view.
 
+Derived views (``ViewDef.bases``, e.g. ``flow_roi_mosaic`` of :mod:`benchmarks.data.roi_views`) are computed
+from other views only: they are available wherever their base views are (frames or stored views), and their
+cache key covers the base views' keys instead of a storage fingerprint (plus ``ViewDef.version``).
+
 Cache: each computed view is saved as ``<root>/<view name>/<key[:2]>/<key>.npz`` with
 :func:`benchmarks.atomic.atomic_save_npz` (atomic, checksummed). ``<root>`` is the ``cache_dir``
 argument, else the folder set by :func:`set_cache_dir`, else ``benchmarks.paths.cache_dir()/"views"``
@@ -154,8 +158,8 @@ class ViewDef:
     compute: Callable[[ClipDataset, int, dict, _Ctx], np.ndarray]
     defaults: dict[str, Any]
     doc: str
-    base: Callable[[dict], ViewSpec] | None = None  # computed from this view (its data source decides)
-    version: str = ""                               # in the cache key when set (e.g. a detector's version)
+    bases: Callable[[dict], tuple[ViewSpec, ...]] | None = None  # a derived view: canonical params -> its inputs
+    version: str = ""  # in the cache key when set (a derived view's code version, a detector's version)
 
     def canonical(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(params) - set(self.defaults))
@@ -271,7 +275,7 @@ def get_view(ds: ClipDataset, i: int, spec: ViewSpec, *, cache: bool = True,
     ctx = _Ctx(cache, cache_dir)
 
     def compute() -> np.ndarray:
-        if source[0] == "stored" and vdef.base is None:
+        if source[0] == "stored":
             return _read_stored(ds, i, spec.name, params, source)
         return vdef.compute(ds, i, params, ctx)
 
@@ -393,16 +397,18 @@ def _stored_views(ds: ClipDataset) -> dict[str, tuple[str, tuple[int, int]]]:
 
 
 def _source(ds: ClipDataset, i: int, name: str, params: dict) -> tuple:
-    """("frames",) or ("stored", column, stored_hw) for clip ``i``; raise ViewUnavailable otherwise.
-    A view computed from another (``ViewDef.base``) has that view's source."""
+    """("frames",), ("stored", column, stored_hw) or ("derived", base specs) for clip ``i``; raise
+    ViewUnavailable otherwise (for a derived view: when one of its base views is unavailable)."""
     r = _row(ds, i)
-    base = VIEWS[name].base if name in VIEWS else None
-    if base is not None:
-        b = base(params)
-        try:
-            return _source(ds, i, b.name, b.canonical())
-        except ViewUnavailable as e:
-            raise ViewUnavailable(ds.name, name, f"{e.reason} ({name} is computed from {b})") from None
+    bases = VIEWS[name].bases if name in VIEWS else None
+    if bases is not None:
+        specs = tuple(bases(params))
+        for b in specs:
+            try:
+                _source(ds, i, b.name, b.canonical())
+            except ViewUnavailable as e:
+                raise ViewUnavailable(ds.name, name, f"{e.reason} ({name} is computed from {b})") from None
+        return ("derived", specs)
     if str(r["frames"]):
         return ("frames",)
     stored = _stored_views(ds)
@@ -437,6 +443,8 @@ def _fingerprint(ds: ClipDataset, i: int, source: tuple) -> list:
     or of the stored view file."""
     if source[0] == "stored":
         return ["stored", source[1], *_stat(_stored_path(ds, i, source[1]))]
+    if source[0] == "derived":
+        return ["derived", *(cache_key(ds, i, b) for b in source[1])]
     return ["frames", *_stat(Path(str(ds.clips.iloc[int(i)]["frames"])))]
 
 
@@ -562,3 +570,4 @@ register_view(ViewDef("tim_sequence", _compute_tim,
                       "sequence resampled to n_frames by TIM (or linear), float32 (N, H, W[, 3])"))
 
 from benchmarks.data import landmark_views  # noqa: E402,F401  (registers face_landmarks and face_box)
+from benchmarks.data import roi_views as _roi_views  # noqa: E402, F401  (registers flow_roi_mosaic)
