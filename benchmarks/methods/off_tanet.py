@@ -74,6 +74,11 @@ SPEC = register_method(MethodSpec(
         "strain": f"{CODE} data.py __append_optical_strain: 3x3 Sobel derivatives of the 112 px flow, "
                   "sqrt(ux^2 + uy^2 + 0.5 (vx + uy)^2) (u_y^2 where the textbook has v_y^2); 'view' = "
                   "the harness's textbook strain",
+        "num_classes": f"{CODE} models/off_tanet.py: nn.Linear(64, 3) (set from the dataset)",
+        "input_size": f"{CODE} train_arg.py: data_args img_sz 112 (data_filename 'dataset_112*112_strain.pkl')",
+        "weight_decay": f"{CODE} train_arg.py: Adam without weight decay",
+        "lr_step_size": f"{CODE} train_arg.py: scheduler_args step_size 60",
+        "lr_gamma": f"{CODE} train_arg.py: scheduler_args gamma 0.3",
         "block": f"{CODE} train_arg.py: model_args net_type 'ta'; variants cbam / sa / res = the reference's "
                  "other net_type values (the paper's ablations; 'bot' not ported)",
         "pos_bias": f"{CODE} models/off_tanet.py: EnhancedResidual builds SelfAttention with pos_bias=False",
