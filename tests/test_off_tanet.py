@@ -25,12 +25,14 @@ from baselines.off_tanet import (
     positional_code,
     sobel_xy,
 )
+from benchmarks.batched_trainer import train_folds_batched
 from benchmarks.data.registry import load_dataset
 from benchmarks.data.views import ViewSpec, view_array
 from benchmarks.evaluate import deep_inputs, resolve_views, run_loso, train_config
 from benchmarks.methods.off_tanet import STORED_NOTE, off_tanet_inputs
 from benchmarks.registry import get_method, list_methods
-from benchmarks.trainer import lr_factor
+from benchmarks.splits import loso_splits
+from benchmarks.trainer import TrainConfig, lr_factor, train_fold
 from tests.conftest import synthetic_subset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -240,6 +242,22 @@ def test_overfits_a_tiny_batch() -> None:
     model.eval()
     assert loss.item() < 0.1 * first
     assert (model(x).argmax(1) == y).all()
+
+
+def test_fold_batched_training_agrees_with_sequential() -> None:
+    """The runner trains folds batched (vmapped) by default on CUDA: the attention and gates must vmap."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(24, 3, 48, 48)).astype(np.float32)
+    y, groups = rng.integers(0, 3, 24), np.repeat(["d/a", "d/b", "d/c"], 8)
+    folds = loso_splits(groups)[:2]
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=1e-3, lr_schedule="step", lr_step_size=1, lr_gamma=0.3, device="cpu")
+    def factory():
+        return OffTANet(input_size=48)
+    batched = train_folds_batched(factory, x, y, folds, cfg, [1, 2], groups=groups, n_classes=3, max_folds_per_chunk=2)
+    for f, r, seed in zip(folds, batched, [1, 2], strict=True):
+        a = train_fold(factory, x[f.train_idx], y[f.train_idx], x[f.test_idx], None, cfg, seed,
+                       groups_train=groups[f.train_idx], n_classes=3)
+        np.testing.assert_allclose(r.proba, a.proba, atol=1e-3)
 
 
 def test_config_and_trainer_settings() -> None:
