@@ -50,6 +50,10 @@ onset/apex/offset, the stored file when one is read, the view name, its canonica
 :data:`VIEW_CODE_VERSION`, the OpenCV version and, for flow-based views, the TV-L1 parameters.
 An unreadable or corrupt entry is detected by its checksum, recomputed and overwritten.
 ``cache=False`` bypasses the cache (no read, no write).
+
+Derived views (``ViewDef.inputs``) are computed from other views wherever those are available, frames or
+stored: :mod:`benchmarks.data.landmark_views` (``landmark_patches``, HTNet's landmark-centred flow
+windows), imported at the end of this module. ``VIEW_CODE_VERSION`` covers their modules too.
 """
 
 from __future__ import annotations
@@ -75,7 +79,8 @@ from benchmarks.data.errors import DataError
 log = logging.getLogger(__name__)
 
 VIEW_CODE_VERSION = "1"
-"""Bump whenever a change to this module, flow.py or tim.py changes any view's numbers."""
+"""Bump whenever a change to this module, flow.py, tim.py or a derived-view module (landmark_views.py)
+changes any view's numbers."""
 
 COLORS = ("rgb", "gray")
 FLOW_SCALES = ("minmax", "none")
@@ -144,6 +149,9 @@ class ViewDef:
     compute: Callable[[ClipDataset, int, dict, _Ctx], np.ndarray]
     defaults: dict[str, Any]
     doc: str
+    inputs: Callable[[dict], tuple[ViewSpec, ...]] | None = None
+    """A derived view: the views it is computed from (``ctx.get``), given its canonical parameters. Such a
+    view is available where its inputs are (stored or computed), and its cache key covers theirs."""
 
     def canonical(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(params) - set(self.defaults))
@@ -371,8 +379,17 @@ def _stored_views(ds: ClipDataset) -> dict[str, tuple[str, tuple[int, int]]]:
 
 
 def _source(ds: ClipDataset, i: int, name: str, params: dict) -> tuple:
-    """("frames",) or ("stored", column, stored_hw) for clip ``i``; raise ViewUnavailable otherwise."""
+    """("frames",), ("stored", column, stored_hw) or ("derived", input specs) for clip ``i``; raise
+    ViewUnavailable otherwise."""
     r = _row(ds, i)
+    vdef = VIEWS.get(name)
+    if vdef is not None and vdef.inputs is not None:
+        needs = tuple(vdef.inputs(params))
+        for s in needs:
+            if s.name not in VIEWS:
+                raise ViewUnavailable(ds.name, name, f"it needs view {s.name!r}, which is not registered")
+            _source(ds, i, s.name, s.canonical())
+        return ("derived", needs)
     if str(r["frames"]):
         return ("frames",)
     stored = _stored_views(ds)
@@ -404,7 +421,9 @@ def _stored_path(ds: ClipDataset, i: int, column: str) -> Path:
 def _fingerprint(ds: ClipDataset, i: int, source: tuple) -> list:
     """Identity of the storage a view is read from: path, byte size and mtime of the frame stack or
     clip folder (a folder's mtime changes when frames are added, removed or replaced by rename),
-    or of the stored view file."""
+    or of the stored view file; for a derived view, the cache keys of its inputs."""
+    if source[0] == "derived":
+        return ["derived", *(cache_key(ds, i, s) for s in source[1])]
     if source[0] == "stored":
         return ["stored", source[1], *_stat(_stored_path(ds, i, source[1]))]
     return ["frames", *_stat(Path(str(ds.clips.iloc[int(i)]["frames"])))]
@@ -515,3 +534,5 @@ register_view(ViewDef("magnitude_orientation", _compute_mag_ori, {"size": 28},
 register_view(ViewDef("tim_sequence", _compute_tim,
                       {"n_frames": 10, "size": 128, "color": "gray", "method": "tim", "span": "onset_offset"},
                       "sequence resampled to n_frames by TIM (or linear), float32 (N, H, W[, 3])"))
+
+from benchmarks.data import landmark_views  # noqa: E402,F401  (registers the derived views)
