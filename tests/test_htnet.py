@@ -15,6 +15,7 @@ from benchmarks.data.views import ViewDef, ViewSpec, ViewUnavailable, get_view, 
 from benchmarks.evaluate import resolve_views, run_loso
 from benchmarks.registry import get_method
 from benchmarks.trainer import TrainConfig, train_fold
+from benchmarks.units import code_modules
 from tests.conftest import synthetic_subset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -240,6 +241,9 @@ def test_registration_and_fixed_view_on_a_synthetic_dataset(small):
     assert "htnet" in spec.paper.lower() and spec.family == "deep"
     for key in ("lr", "batch_size", "epochs", "select_epoch", "centres", "landmarks"):
         assert len(spec.sources[key]) > 10
+    mods = code_modules("htnet")  # its cached units follow the view module and the model library
+    assert {"benchmarks.data.landmark_views", "baselines.htnet", "benchmarks.methods.htnet"} <= mods
+    assert "benchmarks.data.landmark_views" not in code_modules("ststnet")
     views, note, preferred = resolve_views(spec, cfg, small)  # no detector registered on this branch
     assert views == (ViewSpec.of("landmark_patches", size=28, patch=14, landmarks="fixed", centres="reference"),)
     assert "not registered" in note

@@ -37,7 +37,7 @@ def test_methods_json_lists_baselines_with_sourced_defaults(capsys):
 
 def test_methods_pattern_filters(capsys):
     names = [m["name"] for m in _json(capsys, "methods", "*net")["methods"]]
-    assert names == ["off_apexnet", "ststnet"]
+    assert names == ["htnet", "off_apexnet", "ststnet"]
 
 
 def test_datasets_json_from_specs(capsys):

@@ -34,7 +34,7 @@ def test_every_baseline_is_registered():
 
 
 def test_patterns_and_family_filter():
-    assert list_methods("*net") == ["off_apexnet", "ststnet"]
+    assert list_methods("*net") == ["htnet", "off_apexnet", "ststnet"]
     assert list_methods("lbp*") == ["lbptop"]
     assert list_methods("nothing*") == []
     assert set(list_methods(family="handcrafted")) >= {"biwoof", "lbptop"}

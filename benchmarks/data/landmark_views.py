@@ -1,6 +1,7 @@
 """HTNet's input: four flow windows centred on facial landmarks, as a 2x2 mosaic (a derived view).
 
-``landmark_patches`` (parameters ``size=28``, ``patch=14``, ``landmarks="detector"``, ``centres="reference"``):
+``landmark_patches`` (parameters ``size=28``, ``patch=14``, ``landmarks="fixed"``, ``centres="reference"``; HTNet
+asks for ``landmarks="detector"``):
 float32 ``(C, 2 * patch, 2 * patch)``, cut from ``flow_uvs(size, scale="minmax")`` of the clip by
 :func:`landmark_patches` around the landmarks of the view ``face_landmarks(frame="apex", size=size,
 detect_size=size)`` (five (x, y) points in pixels of the ``size`` grid: image-left eye, image-right eye,
@@ -107,6 +108,6 @@ def _compute(ds, i: int, p: dict[str, Any], ctx) -> np.ndarray:
 
 
 register_view(_PatchesDef("landmark_patches", _compute,
-                          {"size": 28, "patch": 14, "landmarks": "detector", "centres": "reference"},
+                          {"size": 28, "patch": 14, "landmarks": "fixed", "centres": "reference"},
                           "2x2 mosaic of flow_uvs windows around the eyes and mouth corners, float32 "
                           "(3, 2 patch, 2 patch)", inputs=_inputs))
