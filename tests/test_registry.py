@@ -18,7 +18,7 @@ from benchmarks.registry import (
     unregister_method,
 )
 
-BASELINES = ("biwoof", "dssn", "lbptop", "off_apexnet", "ststnet")
+BASELINES = ("biwoof", "dssn", "htnet", "lbptop", "off_apexnet", "ststnet")
 
 
 def _toy_spec(name: str = "toy_method", **kw) -> MethodSpec:
