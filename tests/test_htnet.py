@@ -121,6 +121,24 @@ def test_aggregation_layer_known_answer():
                                atol=1e-3, rtol=0)
 
 
+def test_attention_known_answers():
+    from baselines.htnet import Attention
+
+    torch.manual_seed(0)
+    att = Attention(6, heads=2).eval()
+    # one position per block (HTNet's 28 px / patch 7 / 3 hierarchies at every level): softmax over one key
+    # is 1, so the output is the projected values, to_out(W_v x)
+    x = torch.randn(3, 6, 1, 1)
+    v = torch.nn.functional.conv2d(x, att.to_qkv.weight[12:])
+    torch.testing.assert_close(att(x), att.to_out(v))
+    # two positions with equal keys: each output is the mean of the two values
+    with torch.no_grad():
+        att.to_qkv.weight[6:12].zero_()
+    x2 = torch.randn(1, 6, 1, 2)
+    v2 = torch.nn.functional.conv2d(x2, att.to_qkv.weight[12:])
+    torch.testing.assert_close(att(x2), att.to_out(v2.mean(dim=-1, keepdim=True).expand(-1, -1, 1, 2)))
+
+
 def test_blocks_round_trip_and_first_level_is_local():
     x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
     b = to_blocks(x, 2)
