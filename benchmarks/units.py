@@ -55,11 +55,26 @@ def _referenced_modules(name: str) -> set[str]:
     return refs
 
 
+def _view_modules(spec: Any) -> set[str]:
+    """The modules defining the views ``spec`` reads (its views and fallbacks, and the bases of derived
+    views, transitively), e.g. ``benchmarks.data.patch_views``."""
+    from benchmarks.data.views import VIEWS
+
+    out, todo = set(), [*spec.views, *(v for alt in spec.fallbacks for v in alt.views)]
+    while todo:
+        v = todo.pop()
+        vdef = VIEWS.get(v.name)
+        if vdef is not None:
+            out.add(vdef.compute.__module__)
+            todo.extend(vdef.bases(v.canonical()) if vdef.bases is not None else ())
+    return out
+
+
 def code_modules(method: str) -> set[str]:
     """The modules whose source decides ``method``'s predictions: the harness modules of evaluation,
-    training, splits and views, the method's registration and build modules, and every library module they
-    reach through module-level names, transitively. Other methods, other library modules, the renderer, the
-    runner and the registry are not among them."""
+    training, splits and views (with the modules of the views it reads), the method's registration and
+    build modules, and every library module they reach through module-level names, transitively. Other
+    methods, other library modules, the renderer, the runner and the registry are not among them."""
     from benchmarks.registry import get_method
 
     spec = get_method(method)
@@ -71,7 +86,7 @@ def code_modules(method: str) -> set[str]:
         for ref in _referenced_modules(todo.pop()) - library:
             library.add(ref)
             todo.append(ref)
-    return set(_HARNESS_MODULES) | roots | library
+    return set(_HARNESS_MODULES) | roots | library | _view_modules(spec)
 
 
 @cache

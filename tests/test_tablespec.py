@@ -21,7 +21,8 @@ from benchmarks.tablespec import (
 from tests.conftest import SHARED_REASON
 
 REPORTED_ONLY_LABELS = {"DiSTLBP-RIP", "LBP-SDG", "KTGSL", "LGCcon", "GEME", "AU-GCN", "FeatRef"}
-HARNESS_METHODS = {"lbptop", "biwoof", "off_apexnet", "dssn", "mfvan", "ststnet", "apex_cnn"}
+HARNESS_METHODS = {"lbptop", "biwoof", "off_apexnet", "dssn", "mfvan", "ststnet", "apex_cnn", "dual_atme", "off_tanet",
+                   "htnet"}
 MFVAN_VARIANTS = ["global", "global+ri", "global+s1", "global+s1+ri", "global+s12", "global+s12+ri",
                   "global+s123", "global+s123+ri"]
 # MEGC2019 challenge baselines, UF1/UAR (See et al. 2019): full composite, then per source.

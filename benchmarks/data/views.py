@@ -63,6 +63,10 @@ onset/apex/offset, the stored file when one is read, the view name, its canonica
 :data:`VIEW_CODE_VERSION`, the OpenCV version and, for flow-based views, the TV-L1 parameters.
 An unreadable or corrupt entry is detected by its checksum, recomputed and overwritten.
 ``cache=False`` bypasses the cache (no read, no write).
+
+HTNet's landmark-centred flow windows (``landmark_patches``) are a derived view of
+:mod:`benchmarks.data.patch_views`, imported at the end of this module. ``VIEW_CODE_VERSION`` covers the
+derived views' modules too.
 """
 
 from __future__ import annotations
@@ -89,7 +93,8 @@ from benchmarks.data.errors import DataError
 log = logging.getLogger(__name__)
 
 VIEW_CODE_VERSION = "1"
-"""Bump whenever a change to this module, flow.py or tim.py changes any view's numbers."""
+"""Bump whenever a change to this module, flow.py, tim.py or a derived-view module (landmark_views.py)
+changes any view's numbers."""
 
 COLORS = ("rgb", "gray")
 FLOW_SCALES = ("minmax", "none")
@@ -158,7 +163,9 @@ class ViewDef:
     compute: Callable[[ClipDataset, int, dict, _Ctx], np.ndarray]
     defaults: dict[str, Any]
     doc: str
-    bases: Callable[[dict], tuple[ViewSpec, ...]] | None = None  # a derived view: canonical params -> its inputs
+    bases: Callable[[dict], tuple[ViewSpec, ...]] | None = None
+    """A derived view: the views it is computed from (``ctx.get``), given its canonical parameters. Such a view
+    is available where its bases are (stored or computed), and its cache key covers theirs."""
     version: str = ""  # in the cache key when set (a derived view's code version, a detector's version)
 
     def canonical(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -404,6 +411,8 @@ def _source(ds: ClipDataset, i: int, name: str, params: dict) -> tuple:
     if bases is not None:
         specs = tuple(bases(params))
         for b in specs:
+            if b.name not in VIEWS:
+                raise ViewUnavailable(ds.name, name, f"it needs view {b.name!r}, which is not registered")
             try:
                 _source(ds, i, b.name, b.canonical())
             except ViewUnavailable as e:
@@ -440,11 +449,11 @@ def _stored_path(ds: ClipDataset, i: int, column: str) -> Path:
 def _fingerprint(ds: ClipDataset, i: int, source: tuple) -> list:
     """Identity of the storage a view is read from: path, byte size and mtime of the frame stack or
     clip folder (a folder's mtime changes when frames are added, removed or replaced by rename),
-    or of the stored view file."""
+    or of the stored view file; for a derived view, the cache keys of its bases."""
+    if source[0] == "derived":
+        return ["derived", *(cache_key(ds, i, s) for s in source[1])]
     if source[0] == "stored":
         return ["stored", source[1], *_stat(_stored_path(ds, i, source[1]))]
-    if source[0] == "derived":
-        return ["derived", *(cache_key(ds, i, b) for b in source[1])]
     return ["frames", *_stat(Path(str(ds.clips.iloc[int(i)]["frames"])))]
 
 
@@ -570,4 +579,5 @@ register_view(ViewDef("tim_sequence", _compute_tim,
                       "sequence resampled to n_frames by TIM (or linear), float32 (N, H, W[, 3])"))
 
 from benchmarks.data import landmark_views  # noqa: E402,F401  (registers face_landmarks and face_box)
+from benchmarks.data import patch_views as _patch_views  # noqa: E402, F401  (registers landmark_patches)
 from benchmarks.data import roi_views as _roi_views  # noqa: E402, F401  (registers flow_roi_mosaic)
