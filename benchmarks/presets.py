@@ -5,6 +5,9 @@
 - ``default``: CPU-sized settings (2 cores, no GPU): every fold, the methods' architectures, fewer
   epochs where the paper's count would take hours here (each override names its reason).
 - ``long``: the default's inputs with the epochs the apex-only models need to learn on this CPU (hours).
+- ``leaderboard``: the budget of the leaderboard table (``--table leaderboard``) on 2 CPU cores: every
+  fold, two trainings per fold (``last`` and ``oracle`` share one, ``val`` is its own), about 10 s per
+  fold-training for each method; the epoch cuts are printed with the wall time the full budget needs.
 - ``paper``: the paper-scale settings of each method (its registered defaults), meant for a GPU.
 """
 
@@ -58,6 +61,25 @@ _OTHERS_REASONS = {
     "dssn": ("two AlexNet-style streams at 227 px take ~1.7 s per batch of 32 on 2 CPU cores "
              "(python -m benchmarks.perf); 64 px inputs and 20 epochs keep a fold near 20 s")}
 
+# Per fold-epoch wall on the public composite (one fold, ~436 training clips, one torch thread, two such
+# processes at once: `python -m benchmarks.perf.epoch_cost`), and the leaderboard's cuts for its two trainings
+# x 68 folds per method on 2 cores.
+_BOARD = {"off_apexnet": {"epochs": 30}, "ststnet": {"epochs": 100}, "dual_atme": {"epochs": 10},
+          "dssn": {"epochs": 8, "input_size": 64}, "off_tanet": {"epochs": 3}, "htnet": {"epochs": 1},
+          "mfvan": dict(_MFVAN_CPU)}
+_BOARD_REASONS = {
+    "off_apexnet": "0.35 s per fold-epoch: 3000 epochs x 2 trainings x 68 folds is ~20 h on 2 cores",
+    "ststnet": "0.12 s per fold-epoch: 800 epochs x 2 trainings x 68 folds is ~1.8 h on 2 cores",
+    "dual_atme": ("1.3 s per fold-epoch: 60 epochs x 2 trainings x 68 folds is ~1.5 h on 2 cores; 10 epochs end "
+                  "before StepLR's first decay"),
+    "dssn": ("64 px (the smallest input the streams accept) at 1.4 s per fold-epoch; 100 epochs at 227 px "
+             "(26 s per fold-epoch) would take ~50 h on 2 cores"),
+    "off_tanet": "3.8 s per fold-epoch at 112 px: 201 epochs x 2 trainings x 68 folds is ~14 h on 2 cores",
+    "htnet": ("139.6M parameters, 26.5 s per fold-epoch: 800 epochs x 2 trainings x 68 folds is ~400 h on 2 cores; "
+              "one epoch (31 min for the table) means nothing: run it on a GPU"),
+    "mfvan": "the default preset's MFVAN settings (32 px, 6 epochs); Global + scale 1,2,3 has no RI stages",
+}
+
 PRESETS = MappingProxyType({
     "smoke": Preset("smoke", "plumbing check: first 2 folds per dataset, 1 epoch; numbers are meaningless",
                     max_folds=2, epochs=1,
@@ -80,6 +102,9 @@ PRESETS = MappingProxyType({
                  "mfvan": ("the default's 32 px inputs and schedule with 30+2+1 epochs: the default's 6 leave "
                            "MFVAN and the plain reference near chance; Table 3 ~1.3 h on 2 cores "
                            "(estimated from the default's measured 18.3 min)")}),
+    "leaderboard": Preset(
+        "leaderboard", "all folds; the leaderboard's CPU budget (two trainings per fold, ~10 s each per method)",
+        overrides=_BOARD, reasons=dict(_BOARD_REASONS)),
     "paper": Preset("paper", "the methods' paper-scale settings (registered defaults); meant for a GPU"),
 })
 
