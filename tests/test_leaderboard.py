@@ -117,3 +117,14 @@ def test_last_and_oracle_share_one_training_with_the_standalone_last_result(tmp_
     cols = ["clip", "y_pred", "chosen_epoch", "policy_label"]
     pd.testing.assert_frame_equal(out["last"][cols], alone[cols])
     assert (out["last"]["chosen_epoch"] == 3).all() and out["oracle"]["chosen_epoch"].between(1, 3).all()
+
+
+def test_leaderboard_preset_cuts_every_leaderboard_method_with_a_reason(board):
+    from benchmarks.presets import get_preset
+    from benchmarks.registry import get_method
+
+    preset = get_preset("leaderboard")
+    deep = {r.method for r in board.implemented_rows if get_method(r.method).family == "deep"}
+    assert deep <= set(preset.overrides) and set(preset.overrides) <= set(preset.reasons)
+    for m in deep - {"mfvan", "apex_cnn"}:  # a cut below the registered (paper) budget, and the full budget's wall
+        assert preset.overrides[m]["epochs"] < get_method(m).defaults.epochs and " h on 2 cores" in preset.reasons[m]

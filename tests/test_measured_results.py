@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks import render
 from benchmarks.metrics import compute_metrics
+from benchmarks.tablespec import load_table_spec
 
 MEASURED = Path(__file__).resolve().parents[1] / "results" / "measured"
 SETS = sorted(p for p in MEASURED.iterdir() if p.is_dir()) if MEASURED.exists() else []
@@ -30,7 +31,7 @@ def test_tables_render_from_the_stored_predictions(folder, tmp_path, request):
     for n in tables:
         assert render.main(["--table", str(n), "--out", str(folder), "--to", str(tmp_path)]) == 0
         for suffix in (".md", ".tex", ".csv"):
-            name = f"table{n}{suffix}"
+            name = f"{load_table_spec(n).stem}{suffix}"
             assert (tmp_path / name).read_text() == (folder / name).read_text(), f"{folder.name}/{name} differs"
 
 
