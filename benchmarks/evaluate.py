@@ -80,9 +80,13 @@ def _dataset(dataset: str | ClipDataset, root: Any = None) -> ClipDataset:
 
 def method_config(spec: MethodSpec, ds: ClipDataset, variant: str | None, overrides: Mapping[str, Any] | None,
                   epochs: int | None) -> Any:
-    """The spec's config for ``variant`` + ``overrides``, with ``num_classes`` of the dataset and ``epochs``."""
+    """The spec's config for ``variant`` + ``overrides``, with ``num_classes`` of the dataset and ``epochs``;
+    the spec's ``dataset_defaults(ds)`` replace defaults that neither the variant nor ``overrides`` set."""
     cfg = spec.config(variant, overrides)
     extra: dict[str, Any] = {}
+    if spec.dataset_defaults is not None:
+        explicit = set(spec.variants.get(variant, {}) if variant else ()) | set(overrides or {})
+        extra.update({k: v for k, v in spec.dataset_defaults(ds).items() if k not in explicit})
     if "num_classes" in hyperparameters(cfg):
         extra["num_classes"] = ds.n_classes
     if epochs is not None:

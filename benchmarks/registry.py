@@ -25,7 +25,9 @@ A deep method with stages before the shared training loop (e.g. self-supervised 
 ``pre_fit(config, x, fold)``: ``x`` is the model input of every clip of the dataset, ``fold`` the LOSO fold;
 it returns the trainer's hook ``hook(model, x_fit, y_fit, seed)`` (``benchmarks.trainer.train_fold``) or
 None. ``config_note(config)`` labels results when a setting changes the protocol (e.g. transductive
-pretraining); "" when it does not.
+pretraining); "" when it does not. ``dataset_defaults(ds)`` gives hyperparameters that depend on the
+dataset (e.g. a frame count per source database); :func:`benchmarks.evaluate.method_config` applies them over
+the defaults, below the variant's and the caller's overrides (which win).
 
 Some data sources cannot provide the preferred views (the public MEGC2019 composite publishes only
 min-max-scaled 28x28 flow): ``fallbacks`` lists alternative view sets, each with the note that labels
@@ -79,6 +81,7 @@ class MethodSpec:
     notes: str = ""
     pre_fit: Callable[[Any, Any, Any], Callable[..., None] | None] | None = None
     config_note: Callable[[Any], str] | None = None
+    dataset_defaults: Callable[[ClipDataset], Mapping[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
