@@ -209,8 +209,30 @@ def footer(spec: TableSpec, ctx: RenderContext, pred: pd.DataFrame) -> list[str]
     for k, reason in sorted(ctx.not_runnable.items()):
         m, v, d = k.split("|")
         lines.append(f"Not runnable: {m}{f'[{v}]' if v else ''} on {d}: {reason}")
+    missing = _not_run(spec, ctx, pred)
+    if missing:
+        lines.append("Not run here (no predictions in this run: left out by --methods, or failed): "
+                     + ", ".join(missing) + ".")
     lines += ctx.extra
     return lines
+
+
+def _not_run(spec: TableSpec, ctx: RenderContext, pred: pd.DataFrame) -> list[str]:
+    """The implemented rows (``method[variant]``, with the epoch policy of rows that set one) that have no
+    predictions for any dataset of this data source and are not marked not runnable."""
+    out: list[str] = []
+    for row in spec.implemented_rows:
+        refs = [g.sources[ctx.data] for g in spec.groups if ctx.data in g.sources]
+        if not refs or all(f"{row.method}|{row.variant or ''}|{r.dataset}" in ctx.not_runnable for r in refs):
+            continue
+        name = f"{row.method}{f'[{row.variant}]' if row.variant else ''}"
+        if len(pred) and any(len(_cell_frame(pred, row.method, row.variant or "", r.dataset, r.scope,
+                                             row.epoch_policy)) for r in refs):
+            continue
+        label = f"{name} ({row.epoch_policy})" if row.epoch_policy else name
+        if label not in out:
+            out.append(label)
+    return out
 
 
 def _current_reason(preset: str, method: str, stored: str) -> str | None:

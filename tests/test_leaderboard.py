@@ -128,3 +128,10 @@ def test_leaderboard_preset_cuts_every_leaderboard_method_with_a_reason(board):
     assert deep <= set(preset.overrides) and set(preset.overrides) <= set(preset.reasons)
     for m in deep - {"mfvan", "apex_cnn"}:  # a cut below the registered (paper) budget, and the full budget's wall
         assert preset.overrides[m]["epochs"] < get_method(m).defaults.epochs and " h on 2 cores" in preset.reasons[m]
+
+
+def test_rows_without_predictions_are_named_in_the_footer(board, tmp_path):
+    pred = _pred("last", wrong=False)
+    md = render(board, pred, RenderContext("megc2019-public", "default", "last"), tmp_path, n_boot=20)["md"]
+    line = next(x for x in md.read_text().splitlines() if x.startswith("- Not run here"))
+    assert "htnet (oracle)" in line and "off_apexnet (oracle)" in line and "off_apexnet (last)" not in line
