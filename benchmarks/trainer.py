@@ -373,8 +373,9 @@ def balanced_pool(y_fit: torch.Tensor | np.ndarray, generator: torch.Generator) 
     parts = []
     for c in torch.nonzero(counts).flatten().tolist():
         idx = torch.nonzero(y == c).flatten()
-        extra = idx[torch.randint(len(idx), (majority - len(idx),), generator=generator)]
-        parts += [idx, extra]
+        parts.append(idx)
+        if len(idx) < majority:
+            parts.append(idx[torch.randint(len(idx), (majority - len(idx),), generator=generator)])
     return torch.cat(parts)
 
 

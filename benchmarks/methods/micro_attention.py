@@ -82,8 +82,9 @@ SPEC = register_method(MethodSpec(
         "lr_gamma": f"{CDE}/prototxt/solver.prototxt gamma 0.1",
         "epochs": EPOCHS_WHY + ": 54",
         "lr_step_size": EPOCHS_WHY + ": 11",
-        "bn_average_fraction": "Caffe BatchNorm defaults (moving_average_fraction 0.999, eps 1e-5); the "
-                               "prototxts set none",
+        "widths": f"{MA} train_test.prototxt layer_64_1 ... layer_512_1 (num_output 64, 128, 256, 512)",
+        "bn_average_fraction": "Caffe BatchNorm default moving_average_fraction 0.999 (the prototxts set none)",
+        "bn_eps": "Caffe BatchNorm default eps 1e-5 (the prototxts set none)",
         "init_weights": f"{CDE}/prototxt/train_net.sh --weights=Data/facia_expression_iter_50000.caffemodel "
                         "(macro-expression model, not published): trained from scratch here",
     },
