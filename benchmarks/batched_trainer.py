@@ -755,8 +755,13 @@ def train_folds_batched(
     the device) that fit ``memory_budget`` bytes (:func:`chunk_size`). ``optimizer_impl``: see
     :class:`StackedOptimizer`. ``timings``, when given, accumulates wall seconds per phase ("build models +
     pre_fit", "train steps", "evaluate") and records "folds per chunk". Raises :class:`FoldBatchingUnsupported`
-    for a model whose forward draws random numbers other than through ``nn.Dropout``.
+    for a model whose forward draws random numbers other than through ``nn.Dropout``, and for
+    ``config.batch_order="balanced"`` (its epochs differ in length from fold to fold; not implemented here).
     """
+    if config.batch_order == "balanced":
+        raise FoldBatchingUnsupported("batch_order='balanced' (class-balanced oversampling) is not supported by the "
+                                      "fold-batched trainer; train fold after fold (fold_batching=False, "
+                                      "--no-fold-batching)")
     folds = list(folds)
     x = _as_inputs(_writable(x), "x")
     n = _n_samples(x, "x")

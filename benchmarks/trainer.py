@@ -6,7 +6,9 @@ Reproducibility contract (a fold-batched trainer must reproduce it from ``(unit_
   ``derive_seed(fold_seed, name)``: ``"init"`` seeds torch's global generator, forked, while
   ``model_factory()`` runs on the CPU (the model is moved to the device afterwards, so the initial weights do
   not depend on the device); ``"shuffle"`` seeds a CPU ``torch.Generator`` that draws one
-  ``torch.randperm(n_fit)`` per epoch, cut into consecutive batches (:func:`epoch_batches`); ``"dropout"``
+  ``torch.randperm(n_fit)`` per epoch, cut into consecutive batches (:func:`epoch_batches`; for
+  ``batch_order="balanced"`` it first draws the fold's oversampled pool, :func:`balanced_pool`, then one
+  ``torch.randperm(len(pool))`` per epoch); ``"dropout"``
   re-seeds the forked global generator before the first epoch (dropout and other in-forward randomness);
   ``"val_split"`` seeds the choice of held-out subjects (:func:`split_validation_groups`); ``"pre_fit"``
   seeds a method's stages before the main loop (``train_fold(pre_fit=...)``; the other streams are unchanged).
@@ -44,7 +46,7 @@ PreFit = Callable[[nn.Module, Any, torch.Tensor, int], None]
 OPTIMIZERS = ("adam", "sgd", "adamw")
 LOSSES = ("ce", "balanced_ce", "focal")
 EPOCH_POLICIES = ("last", "val", "oracle")
-BATCH_ORDERS = ("shuffle", "fixed", "by_label")
+BATCH_ORDERS = ("shuffle", "fixed", "by_label", "balanced")
 LR_SCHEDULES = ("constant", "cosine", "step")
 ORACLE_LABEL = "oracle (test-set epoch selection; optimistic)"
 
@@ -61,7 +63,9 @@ class TrainConfig:
     "cpu" or "cuda[:i]". ``deterministic``: deterministic algorithms for the duration of each fold (see the
     module docstring). ``batch_order``: ``"shuffle"`` (a seeded permutation per epoch), ``"fixed"`` (the samples
     in the order given, every epoch) or ``"by_label"`` (sorted by label, stably: a loader that lists one class
-    folder after another without shuffling, as some reference code does; no draw from the shuffle stream).
+    folder after another without shuffling, as some reference code does; no draw from the shuffle stream) or
+    ``"balanced"`` (random oversampling to the majority class, :func:`balanced_pool`: an epoch is one shuffled
+    pass over that pool, so it has ``n_classes_present * majority count`` samples, not ``n_fit``).
     The defaults are generic; each model passes the values of its paper.
     """
 
@@ -321,16 +325,21 @@ def init_model(model_factory: Callable[[], nn.Module], seed: int) -> nn.Module:
 
 def epoch_batches(
     n: int, batch_size: int, generator: torch.Generator, device: str | torch.device = "cpu",
-    order: torch.Tensor | None = None,
+    order: torch.Tensor | None = None, pool: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
     """One epoch's batches: ``torch.randperm(n, generator)`` cut into consecutive chunks of ``batch_size``.
 
     A trailing chunk of a single sample is merged into the previous chunk (BatchNorm cannot train on one
     sample). Draws exactly one permutation from ``generator`` (a CPU generator: the order does not depend on
     ``device``, where the index chunks are placed), unless a fixed ``order`` of the ``n`` indices is given
-    (:func:`fixed_order`), which is cut instead and draws nothing.
+    (:func:`fixed_order`), which is cut instead and draws nothing. With a ``pool`` of sample indices (repeats
+    allowed, :func:`balanced_pool`) the epoch is ``pool[torch.randperm(len(pool), generator)]`` instead (``n``
+    is then not read).
     """
-    perm = (torch.randperm(n, generator=generator) if order is None else order).to(device)
+    if pool is not None:
+        perm = pool.cpu()[torch.randperm(len(pool), generator=generator)].to(device)
+    else:
+        perm = (torch.randperm(n, generator=generator) if order is None else order).to(device)
     chunks = list(torch.split(perm, batch_size))
     if len(chunks) > 1 and len(chunks[-1]) == 1:
         chunks[-2:] = [torch.cat(chunks[-2:])]
@@ -339,12 +348,35 @@ def epoch_batches(
 
 def fixed_order(batch_order: str, y_fit: torch.Tensor | np.ndarray) -> torch.Tensor | None:
     """The epochs' sample order for ``batch_order`` (None: shuffled per epoch), see :class:`TrainConfig`."""
-    if batch_order == "shuffle":
+    if batch_order in ("shuffle", "balanced"):
         return None
     y = torch.as_tensor(np.asarray(y_fit.cpu() if isinstance(y_fit, torch.Tensor) else y_fit))
     if batch_order == "fixed":
         return torch.arange(len(y))
     return torch.sort(y, stable=True).indices
+
+
+def balanced_pool(y_fit: torch.Tensor | np.ndarray, generator: torch.Generator) -> torch.Tensor:
+    """The sample indices of ``batch_order="balanced"``: every fitted sample once, and each class present topped
+    up to the majority count ``M`` by ``M - n_c`` draws with replacement from its own samples
+    (``torch.randint(n_c, (M - n_c,), generator)``, classes in increasing order; nothing drawn for a class at
+    ``M``). Drawn once per fold (before the first epoch) from the shuffle stream, then shuffled every epoch
+    (:func:`epoch_batches`): random oversampling to the majority class, as Micro-Attention's composite scripts
+    build their ``TrainBalance`` list. Returns class after class (original order, then the draws); length
+    ``n_classes_present * M``.
+
+    Example: ``y = [0, 1, 0, 0]`` -> ``[0, 2, 3, 1, 1, 1]`` (class 1 has one sample, drawn twice more).
+    """
+    y = torch.as_tensor(np.asarray(y_fit.cpu() if isinstance(y_fit, torch.Tensor) else y_fit)).long()
+    counts = torch.bincount(y)
+    majority = int(counts.max())
+    parts = []
+    for c in torch.nonzero(counts).flatten().tolist():
+        idx = torch.nonzero(y == c).flatten()
+        parts.append(idx)
+        if len(idx) < majority:
+            parts.append(idx[torch.randint(len(idx), (majority - len(idx),), generator=generator)])
+    return torch.cat(parts)
 
 
 def split_validation_groups(groups: Sequence, n_val: int, seed: int) -> tuple[np.ndarray, tuple]:
@@ -548,11 +580,12 @@ def train_fold(
     y_test_np = y_test.numpy() if config.epoch_policy == "oracle" else None
 
     order = fixed_order(config.batch_order, y_fit)
+    pool = balanced_pool(y_fit, shuffle) if config.batch_order == "balanced" else None
     with _DeterministicScope(config.deterministic, device), forked_global_rng(derive_seed(seed, "dropout")):
         for epoch in range(1, config.epochs + 1):
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * lr_factor(epoch, config)
-            batches = epoch_batches(n_fit, config.batch_size, shuffle, device, order)
+            batches = epoch_batches(n_fit, config.batch_size, shuffle, device, order, pool)
             mean_loss, mean_parts = _fit_epoch(model, optimizer, x_fit, y_fit, batches, compute_loss)
             if not math.isfinite(mean_loss):
                 raise FloatingPointError(f"training loss is {mean_loss} at epoch {epoch} (seed {seed})")
