@@ -254,6 +254,9 @@ class StackedOptimizer:
             raise ValueError("the model has no trainable parameters")
         if impl not in self.IMPLS:
             raise ValueError(f"StackedOptimizer impl must be one of {self.IMPLS}, got {impl!r}")
+        if config.optimizer not in ("adam", "adamw", "sgd"):
+            raise FoldBatchingUnsupported(f"optimizer {config.optimizer!r} has no fold-batched implementation "
+                                          "(Adam, AdamW and SGD do); train with fold_batching=False")
         self.config, self.impl = config, impl
         self.lr_scale = 1.0  # trainer.lr_factor of the current epoch, set by the epoch loop
         n = {p.shape[0] for p in params.values()}

@@ -37,13 +37,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from baselines.adan import Adan
 from benchmarks.seeding import derive_seed, forked_global_rng, seeded_generator
 
 Inputs = torch.Tensor | np.ndarray | Mapping[str, Any] | tuple
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 PreFit = Callable[[nn.Module, Any, torch.Tensor, int], None]
 
-OPTIMIZERS = ("adam", "sgd", "adamw")
+OPTIMIZERS = ("adam", "sgd", "adamw", "adan")
 LOSSES = ("ce", "balanced_ce", "focal")
 EPOCH_POLICIES = ("last", "val", "oracle")
 BATCH_ORDERS = ("shuffle", "fixed", "by_label", "balanced")
@@ -404,6 +405,8 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adan":  # Xie et al. 2022, Algorithm 1 (baselines.adan)
+        return Adan(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 

@@ -579,6 +579,7 @@ register_view(ViewDef("tim_sequence", _compute_tim,
                       "sequence resampled to n_frames by TIM (or linear), float32 (N, H, W[, 3])"))
 
 from benchmarks.data import landmark_views  # noqa: E402,F401  (registers face_landmarks and face_box)
+from benchmarks.data import magnify_views as _magnify_views  # noqa: E402, F401  (registers magnified_apex)
 from benchmarks.data import patch_views as _patch_views  # noqa: E402, F401  (registers landmark_patches)
 from benchmarks.data import roi_views as _roi_views  # noqa: E402, F401  (registers flow_roi_mosaic)
 from benchmarks.data import sequence_views as _sequence_views  # noqa: E402, F401  (registers frame_sequence)
