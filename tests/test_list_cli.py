@@ -54,7 +54,7 @@ def test_datasets_json_from_specs(capsys):
 
 def test_tables_json_rows_columns_and_sources(capsys):
     tables = {t["number"]: t for t in _json(capsys, "tables")["tables"]}
-    assert set(tables) == {1, 2, 3, "leaderboard"}
+    assert set(tables) == {1, 2, 3, "leaderboard", "seeds"}
     t3 = tables[3]
     assert len(t3["rows"]) == 9 and all(r["status"] == "implemented" for r in t3["rows"])
     assert [r["method"] for r in t3["rows"]] == ["mfvan"] * 8 + ["apex_cnn"]  # the plain reference: not in the paper

@@ -22,6 +22,7 @@ from tests.conftest import SHARED_REASON
 
 REPORTED_ONLY_LABELS = {"DiSTLBP-RIP", "LBP-SDG", "KTGSL", "LGCcon", "GEME", "AU-GCN", "FeatRef"}
 HARNESS_METHODS = {"lbptop", "biwoof", "off_apexnet", "dssn", "mfvan", "ststnet", "apex_cnn", "dual_atme", "off_tanet",
+                   "micro_attention", "icip3d_gru", "mfdan",
                    "htnet"}
 MFVAN_VARIANTS = ["global", "global+ri", "global+s1", "global+s1+ri", "global+s12", "global+s12+ri",
                   "global+s123", "global+s123+ri"]
@@ -49,7 +50,7 @@ def specs():
 
 
 def test_three_tables_load_with_their_shapes(specs):
-    assert list_tables() == (1, 2, 3, "leaderboard")
+    assert list_tables() == (1, 2, 3, "leaderboard", "seeds")
     t1, t2, t3 = specs[1], specs[2], specs[3]
     assert (len([r for r in t1.rows if r.in_paper]), len(t1.columns)) == (12, 6)
     assert all(len(r.cells) == 6 for r in t1.rows)
@@ -349,7 +350,7 @@ def test_unknown_field_and_bad_toml_are_rejected(tmp_path):
 
 def test_missing_table_and_number_mismatch(tmp_path):
     with pytest.raises(TableSpecError,
-                       match=r"table7\.toml: no such table spec \(tables in .*: 1, 2, 3, leaderboard\)"):
+                       match=r"table7\.toml: no such table spec \(tables in .*: 1, 2, 3, leaderboard, seeds\)"):
         load_table_spec(7)
     path = _write_variant(tmp_path, 3, "table = 3\n", "table = 4\n")
     with pytest.raises(TableSpecError, match="field 'table' is 4, expected 3"):
