@@ -20,7 +20,7 @@ from benchmarks.tablespec import (
 )
 from tests.conftest import SHARED_REASON
 
-REPORTED_ONLY_LABELS = {"DiSTLBP-RIP", "LBP-SDG", "KTGSL", "LGCcon", "GEME", "AU-GCN", "FeatRef"}
+REPORTED_ONLY_LABELS = {"DiSTLBP-RIP", "LBP-SDG", "KTGSL", "LGCcon", "GEME", "AU-GCN", "FeatRef", "DSTAN"}
 HARNESS_METHODS = {"lbptop", "biwoof", "off_apexnet", "dssn", "mfvan", "ststnet", "apex_cnn", "dual_atme", "off_tanet",
                    "micro_attention", "icip3d_gru", "mfdan",
                    "htnet"}
@@ -84,7 +84,7 @@ def test_hard_coded_values(specs):
 
 def test_reported_only_rows_are_exactly_the_seven(specs):
     t1 = specs[1]
-    assert {_base(r.label) for r in t1.reported_only_rows} == REPORTED_ONLY_LABELS
+    assert {_base(r.label) for r in t1.reported_only_rows} == REPORTED_ONLY_LABELS - {"DSTAN"}  # DSTAN: the seed table only
     assert all(r.status == REPORTED_ONLY and r.method is None for r in t1.reported_only_rows)
     for spec in specs.values():
         assert {_base(r.label) for r in spec.reported_only_rows} <= REPORTED_ONLY_LABELS
