@@ -128,6 +128,19 @@ class _Clock:
             self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - t0
 
 
+def unsupported_reason(config: TrainConfig) -> str | None:
+    """Why the fold-batched trainer cannot train under ``config`` (an optimizer without a stacked
+    implementation, class-balanced epochs of per-fold length), or None. Model-level refusals (random numbers
+    drawn in the forward other than by ``nn.Dropout``) show only when the model is built."""
+    if config.optimizer not in ("adam", "adamw", "sgd"):
+        return (f"optimizer {config.optimizer!r} has no fold-batched implementation (Adam, AdamW and SGD do); "
+                "train with fold_batching=False")
+    if config.batch_order == "balanced":
+        return ("batch_order='balanced' (class-balanced oversampling) is not supported by the fold-batched "
+                "trainer; train fold after fold (fold_batching=False, --no-fold-batching)")
+    return None
+
+
 class FoldBatchingUnsupported(RuntimeError):
     """The model cannot be trained fold-batched with the sequential trainer's numbers (use ``fold_batching=False``)."""
 
@@ -255,8 +268,7 @@ class StackedOptimizer:
         if impl not in self.IMPLS:
             raise ValueError(f"StackedOptimizer impl must be one of {self.IMPLS}, got {impl!r}")
         if config.optimizer not in ("adam", "adamw", "sgd"):
-            raise FoldBatchingUnsupported(f"optimizer {config.optimizer!r} has no fold-batched implementation "
-                                          "(Adam, AdamW and SGD do); train with fold_batching=False")
+            raise FoldBatchingUnsupported(unsupported_reason(config))
         self.config, self.impl = config, impl
         self.lr_scale = 1.0  # trainer.lr_factor of the current epoch, set by the epoch loop
         n = {p.shape[0] for p in params.values()}
@@ -762,9 +774,7 @@ def train_folds_batched(
     ``config.batch_order="balanced"`` (its epochs differ in length from fold to fold; not implemented here).
     """
     if config.batch_order == "balanced":
-        raise FoldBatchingUnsupported("batch_order='balanced' (class-balanced oversampling) is not supported by the "
-                                      "fold-batched trainer; train fold after fold (fold_batching=False, "
-                                      "--no-fold-batching)")
+        raise FoldBatchingUnsupported(unsupported_reason(config))
     folds = list(folds)
     x = _as_inputs(_writable(x), "x")
     n = _n_samples(x, "x")

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks import evaluate
+from benchmarks.batched_trainer import unsupported_reason
 from benchmarks.data.clips import ClipDataset
 from benchmarks.data.registry import load_dataset
 from benchmarks.data.views import ViewSpec, cache_path, get_view
@@ -147,7 +148,10 @@ def plan(triples: Iterable[tuple], seeds: Sequence[int], preset: Preset, epoch_p
         if preset.max_folds is not None:
             folds = folds[: preset.max_folds]
         policy = (own_policy[0] if own_policy else epoch_policy) if spec.family == "deep" else evaluate.NO_EPOCHS
-        trainer = (FOLD_BATCHED if fold_batching else SEQUENTIAL) if spec.family == "deep" else NO_TRAINER
+        trainer = NO_TRAINER
+        if spec.family == "deep":  # a configuration the batched trainer refuses trains fold after fold
+            batchable = fold_batching and unsupported_reason(evaluate.train_config(cfg, "last", "cpu")) is None
+            trainer = FOLD_BATCHED if batchable else SEQUENTIAL
         config = _jsonable(hyperparameters(cfg))
         if method in weights and (method, repr(config)) not in fitted:
             check_weights_fit(spec, cfg, weights[method][1], f"--init-weights {method}={init_weights[method]}")

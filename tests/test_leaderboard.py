@@ -135,3 +135,12 @@ def test_rows_without_predictions_are_named_in_the_footer(board, tmp_path):
     md = render(board, pred, RenderContext("megc2019-public", "default", "last"), tmp_path, n_boot=20)["md"]
     line = next(x for x in md.read_text().splitlines() if x.startswith("- Not run here"))
     assert "htnet (oracle)" in line and "off_apexnet (oracle)" in line and "off_apexnet (last)" not in line
+
+
+def test_a_configuration_the_batched_trainer_refuses_trains_fold_after_fold(tmp_path):
+    ds = tiny_dataset(tmp_path)
+    p = plan([("off_apexnet", "", "tiny")], [0], Preset("t", "t", overrides={"off_apexnet": {"optimizer": "adan"}}),
+             "last", dataset_loader=lambda name: ds, fold_batching=True)
+    q = plan([("off_apexnet", "", "tiny")], [0], Preset("t", "t"), "last", dataset_loader=lambda name: ds,
+             fold_batching=True)
+    assert {u.trainer for u in p.units} == {"sequential"} and {u.trainer for u in q.units} == {"fold-batched"}
