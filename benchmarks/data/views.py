@@ -20,10 +20,23 @@ name                       value                                                
 ``face_landmarks``         five points, float32 (5, 2) (x, y); NaN if no face      frame="apex", size=28,
                                                                                   detect_size=None
 ``face_box``               per-clip face crop (cx, cy, side, angle, found)        template="auto"
+``flow_roi_mosaic``        Dual-ATME's ROI puzzle of flow_uvs, float32 (3, H, W)  size=28, source_size=None,
+                                                                                  scale="minmax", rois
+``landmark_patches``       HTNet's four 14x14 flow windows at the landmarks       size=28, patch=14,
+                                                                                  landmarks="fixed",
+                                                                                  centres="reference"
+``frame_sequence``         the first N frames, uint8 (N, H, W, 3)                 n_frames=30, size=128,
+                                                                                  color="rgb", start="clip",
+                                                                                  pad="repeat_last"
+``magnified_apex``         apex magnified against onset (linear Eulerian)         size=224, color="rgb",
+                                                                                  alpha=10.0, lambda_c=16.0,
+                                                                                  levels=6
 =========================  =====================================================  ========================
 
-The last two are registered by :mod:`benchmarks.data.landmark_views` (detector:
-:mod:`benchmarks.data.landmarks`). Face crop: a clip whose ``face_crop`` column is not ``release``
+``face_landmarks`` and ``face_box`` are registered by :mod:`benchmarks.data.landmark_views` (detector:
+:mod:`benchmarks.data.landmarks`), the last four by :mod:`benchmarks.data.roi_views`,
+:mod:`benchmarks.data.patch_views`, :mod:`benchmarks.data.sequence_views` and
+:mod:`benchmarks.data.magnify_views`. Face crop: a clip whose ``face_crop`` column is not ``release``
 (raw CASME II / SMIC-HS, SAMM) has every frame read through its ``face_box`` (a square crop,
 rotated so the eyes are level, fitted on the onset frame's landmarks); no column means ``release``.
 
