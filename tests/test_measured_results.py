@@ -56,3 +56,20 @@ def test_public_set_stores_no_labels():
 def test_composite_headline_numbers(method, uf1, uar, shared_data):
     m = _scores("table2-megc2019-public-default", method)
     assert (round(m["uf1"], 4), round(m["uar"], 4)) == (uf1, uar)
+
+
+@pytest.mark.skipif(not (MEASURED / "leaderboard-megc2019-public").exists(), reason="set not committed")
+@pytest.mark.parametrize("method, variant, last, oracle", [("off_apexnet", "", 0.6742, 0.7702),
+                                                          ("dual_atme", "", 0.6599, 0.7192),
+                                                          ("mfvan", "global+s123", 0.3657, 0.5522)])
+def test_leaderboard_oracle_above_last(method, variant, last, oracle, shared_data):
+    """The leaderboard's headline: the test-set epoch choice scores above the last epoch (quoted in the README)."""
+    folder = MEASURED / "leaderboard-megc2019-public"
+    pred = render.attach_labels(render.load_predictions(folder / "predictions.csv.gz"),
+                                json.loads((folder / "run.json").read_text()))
+    uf1 = {}
+    for policy in ("last", "oracle"):
+        sel = pred[(pred["method"] == method) & (pred["variant"] == variant) & (pred["epoch_policy"] == policy)]
+        assert len(sel) == 442
+        uf1[policy] = round(compute_metrics(sel["y_true"].to_numpy(), sel["y_pred"].to_numpy(), 3)["uf1"], 4)
+    assert (uf1["last"], uf1["oracle"]) == (last, oracle)
