@@ -44,8 +44,8 @@ def files(tmp_path):
 
 
 RUN_CASES = [
-    (["--table", "9", *CELL], "argument --table: no table '9'; known: 1, 2, 3 or all"),
-    (["--table", "x", *CELL], "argument --table: no table 'x'; known: 1, 2, 3 or all"),
+    (["--table", "9", *CELL], "argument --table: no table '9'; known: 1, 2, 3, leaderboard, seeds or all"),
+    (["--table", "x", *CELL], "argument --table: no table 'x'; known: 1, 2, 3, leaderboard, seeds or all"),
     (["--table", "3", "--seeds", "a", *CELL], "argument --seeds: 'a' in 'a' is not a non-negative integer"),
     (["--table", "3", "--seeds", "", *CELL], "argument --seeds: no seed given (expected e.g. 0 or 0,1,2)"),
     (["--table", "3", "--seeds", "0,,", *CELL], "argument --seeds: '' in '0,,' is not a non-negative integer"),
