@@ -128,11 +128,14 @@ class _Clock:
             self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - t0
 
 
+BATCHED_OPTIMIZERS = ("adam", "adamw", "sgd")  # the optimizers StackedOptimizer implements
+
+
 def unsupported_reason(config: TrainConfig) -> str | None:
     """Why the fold-batched trainer cannot train under ``config`` (an optimizer without a stacked
     implementation, class-balanced epochs of per-fold length), or None. Model-level refusals (random numbers
     drawn in the forward other than by ``nn.Dropout``) show only when the model is built."""
-    if config.optimizer not in ("adam", "adamw", "sgd"):
+    if config.optimizer not in BATCHED_OPTIMIZERS:
         return (f"optimizer {config.optimizer!r} has no fold-batched implementation (Adam, AdamW and SGD do); "
                 "train with fold_batching=False")
     if config.batch_order == "balanced":
@@ -267,7 +270,7 @@ class StackedOptimizer:
             raise ValueError("the model has no trainable parameters")
         if impl not in self.IMPLS:
             raise ValueError(f"StackedOptimizer impl must be one of {self.IMPLS}, got {impl!r}")
-        if config.optimizer not in ("adam", "adamw", "sgd"):
+        if config.optimizer not in BATCHED_OPTIMIZERS:
             raise FoldBatchingUnsupported(unsupported_reason(config))
         self.config, self.impl = config, impl
         self.lr_scale = 1.0  # trainer.lr_factor of the current epoch, set by the epoch loop

@@ -181,7 +181,7 @@ def _headers(spec: TableSpec) -> list[str]:
 _SHORT = {"smic": "SMIC", "casme2": "CASME II", "samm": "SAMM", "composite": "Composite"}
 
 
-def footer(spec: TableSpec, ctx: RenderContext, pred: pd.DataFrame) -> list[str]:
+def footer(spec: TableSpec, ctx: RenderContext, pred: pd.DataFrame, scored: set[str] = frozenset()) -> list[str]:
     if len(pred):
         pred = pred[pred["method"].isin({r.method for r in spec.rows if r.implemented})]
     datasets = sorted({g.sources[ctx.data].dataset for g in spec.groups if ctx.data in g.sources})
@@ -209,7 +209,7 @@ def footer(spec: TableSpec, ctx: RenderContext, pred: pd.DataFrame) -> list[str]
     for k, reason in sorted(ctx.not_runnable.items()):
         m, v, d = k.split("|")
         lines.append(f"Not runnable: {m}{f'[{v}]' if v else ''} on {d}: {reason}")
-    missing = _not_run(spec, ctx, pred)
+    missing = _not_run(spec, ctx, scored)
     if missing:
         lines.append("Not run here (no predictions in this run: left out by --methods, or failed): "
                      + ", ".join(missing) + ".")
@@ -217,18 +217,16 @@ def footer(spec: TableSpec, ctx: RenderContext, pred: pd.DataFrame) -> list[str]
     return lines
 
 
-def _not_run(spec: TableSpec, ctx: RenderContext, pred: pd.DataFrame) -> list[str]:
-    """The implemented rows (``method[variant]``, with the epoch policy of rows that set one) that have no
-    predictions for any dataset of this data source and are not marked not runnable."""
+def _not_run(spec: TableSpec, ctx: RenderContext, scored: set[str]) -> list[str]:
+    """The implemented rows (``method[variant]``, with the epoch policy of rows that set one) that no cell score
+    covers (``scored``: row ids of :func:`cell_scores`) and that are not marked not runnable."""
     out: list[str] = []
+    refs = [g.sources[ctx.data] for g in spec.groups if ctx.data in g.sources]
     for row in spec.implemented_rows:
-        refs = [g.sources[ctx.data] for g in spec.groups if ctx.data in g.sources]
-        if not refs or all(f"{row.method}|{row.variant or ''}|{r.dataset}" in ctx.not_runnable for r in refs):
+        if row.id in scored or not refs or all(f"{row.method}|{row.variant or ''}|{r.dataset}" in ctx.not_runnable
+                                               for r in refs):
             continue
         name = f"{row.method}{f'[{row.variant}]' if row.variant else ''}"
-        if len(pred) and any(len(_cell_frame(pred, row.method, row.variant or "", r.dataset, r.scope,
-                                             row.epoch_policy)) for r in refs):
-            continue
         label = f"{name} ({row.epoch_policy})" if row.epoch_policy else name
         if label not in out:
             out.append(label)
@@ -278,7 +276,7 @@ def render(spec: TableSpec, pred: pd.DataFrame, ctx: RenderContext, out: Path,
     scores = cell_scores(pred, spec, ctx.data, ctx.pooling, n_boot) if len(pred) else pd.DataFrame()
     frame = table_frame(spec, scores, ctx, marks)
     heads = _headers(spec)
-    foot = footer(spec, ctx, pred)
+    foot = footer(spec, ctx, pred, set(scores["row"]) if len(scores) else set())
     out.mkdir(parents=True, exist_ok=True)
     n = spec.stem
     body = tabulate(frame.values.tolist(), headers=heads, tablefmt="github", disable_numparse=True)

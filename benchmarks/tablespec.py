@@ -182,7 +182,7 @@ class TableSpec:
     @property
     def stem(self) -> str:
         """The file stem of the spec and of its rendered outputs: ``table3``, ``leaderboard``."""
-        return f"table{self.number}" if isinstance(self.number, int) else self.number
+        return table_stem(self.number)
 
     @property
     def heading(self) -> str:
@@ -248,6 +248,12 @@ def list_tables(root: str | Path | None = None) -> tuple[int | str, ...]:
     return (*sorted(nums), *sorted(names))
 
 
+def table_stem(n: int | str) -> str:
+    """The file stem of table ``n`` (``3`` or ``"3"`` -> ``table3``; a name is its own stem)."""
+    n = table_id(n)
+    return f"table{n}" if isinstance(n, int) else n
+
+
 def table_id(n: int | str) -> int | str:
     """A table given as ``3``, ``"3"`` or ``"leaderboard"``: the number as an int, else the name."""
     return int(n) if isinstance(n, int) or str(n).isdigit() else str(n)
@@ -257,7 +263,7 @@ def load_table_spec(n: int | str, root: str | Path | None = None) -> TableSpec:
     """Load and validate ``table<n>.toml`` (or ``<name>.toml``) from ``root`` (default: ``tables/``)."""
     folder = Path(root) if root is not None else TABLES_DIR
     n = table_id(n)
-    path = folder / (f"table{n}.toml" if isinstance(n, int) else f"{n}.toml")
+    path = folder / f"{table_stem(n)}.toml"
     if not path.is_file():
         known = ", ".join(map(str, list_tables(folder))) or "none"
         raise TableSpecError(f"{path}: no such table spec (tables in {folder}: {known})")

@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from benchmarks import metrics as M
+from benchmarks.units import policy_tag
 
 EXPERIMENT = "mer-bench"
 DB_NAME = "mlflow.db"
@@ -165,8 +166,7 @@ def sweep_params(meta: Mapping[str, Any]) -> dict[str, str]:
 
 
 def cell_name(method: str, variant: str, dataset: str, seed: int, epoch_policy: str = "last") -> str:
-    policy = f" epochs {epoch_policy}" if epoch_policy in ("val", "oracle") else ""
-    return f"{method}{f'[{variant}]' if variant else ''} {dataset} seed {seed}{policy}"
+    return f"{method}{f'[{variant}]' if variant else ''} {dataset} seed {seed}{policy_tag(epoch_policy)}"
 
 
 def cell_params(key: tuple, cell: pd.DataFrame, config: Mapping[str, Any] | None,

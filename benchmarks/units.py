@@ -107,6 +107,11 @@ SEQUENTIAL, FOLD_BATCHED, NO_TRAINER = "sequential", "fold-batched", "n/a"
 the two agree up to floating-point rounding, so they are cached apart."""
 
 
+def policy_tag(epoch_policy: str) -> str:
+    """The suffix labels carry for an epoch policy other than the default ``last`` (or a method without epochs)."""
+    return f" epochs {epoch_policy}" if epoch_policy in ("val", "oracle") else ""
+
+
 @dataclass(frozen=True)
 class Unit:
     """One LOSO fold of a cell. ``config`` is the resolved hyperparameters (JSON-able dict); ``trainer``
@@ -146,8 +151,8 @@ class Unit:
     @property
     def label(self) -> str:
         v = f"[{self.variant}]" if self.variant else ""
-        policy = f" epochs {self.epoch_policy}" if self.epoch_policy in ("val", "oracle") else ""
-        return f"{self.method}{v} {self.dataset} fold {self.fold} ({self.test_group}) seed {self.seed}{policy}"
+        return (f"{self.method}{v} {self.dataset} fold {self.fold} ({self.test_group}) seed {self.seed}"
+                f"{policy_tag(self.epoch_policy)}")
 
 
 class UnitStore:

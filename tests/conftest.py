@@ -76,3 +76,14 @@ def synthetic_subset(tmp_path_factory, groups: Callable[[list[str]], list[str]],
     finally:
         mp.undo()
         views.set_cache_dir(None)
+
+
+@pytest.fixture
+def cache(tmp_path) -> Path:
+    """A private view-cache root for each test (through ``benchmarks.data.views.set_cache_dir``)."""
+    from benchmarks.data import views
+
+    root = tmp_path / "cache"
+    views.set_cache_dir(root)
+    yield root
+    views.set_cache_dir(None)

@@ -21,14 +21,6 @@ from benchmarks.data.views import ViewSpec, ViewUnavailable
 from tests import layouts
 
 
-@pytest.fixture
-def cache(tmp_path) -> Path:
-    root = tmp_path / "cache"
-    V.set_cache_dir(root)
-    yield root
-    V.set_cache_dir(None)
-
-
 @pytest.fixture(scope="module")
 def clip() -> tuple[S.ClipPlan, np.ndarray]:
     plan = S.plan_release("smic", 0, n_subjects=1, clips_per_subject=1)[0]

@@ -43,15 +43,6 @@ def make_ds(rows: list[dict], name: str = "toy", stored_views: dict | None = Non
 
 
 @pytest.fixture
-def cache(tmp_path) -> Path:
-    """A private cache root for each test (through the module setting)."""
-    root = tmp_path / "cache"
-    V.set_cache_dir(root)
-    yield root
-    V.set_cache_dir(None)
-
-
-@pytest.fixture
 def toy(tmp_path) -> ClipDataset:
     """Two clips stored as .npy stacks.
 

@@ -16,12 +16,13 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.cli_args import CliError, fail, report
+from benchmarks.tablespec import table_stem
 
 KEY = ["row", "dataset", "seed"]
 
 
 def _cells(folder: Path, table: str, what: str) -> pd.DataFrame:
-    path = folder / f"{table if not str(table).isdigit() else f'table{table}'}_cells.csv"
+    path = folder / f"{table_stem(table)}_cells.csv"
     if not path.is_file():
         fail(f"{what} {folder}: no {path.name} (not a rendered run of table {table})")
     try:
