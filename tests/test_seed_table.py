@@ -29,3 +29,32 @@ def test_frame_based_systems_are_asked_of_every_data_source(seeds):
     public = table_cells([seeds], "megc2019-public")
     assert ("mfdan", "", "megc2019-public") in public and ("icip3d_gru", "", "megc2019-public", "oracle") in public
     assert ("micro_attention", "", "synthetic-megc2019") in table_cells([seeds], "synthetic")
+
+
+@pytest.mark.parametrize("preset_name", ["smoke", "default"])
+def test_cpu_presets_size_every_seed_system_below_its_paper_budget(seeds, preset_name):
+    """The seed systems' registered defaults are paper-scale (days here): the CPU presets cut their inputs (and the
+    default its epochs, with the measured reason) to configurations that build."""
+    from dataclasses import replace
+
+    from benchmarks.presets import get_preset
+    from benchmarks.registry import get_method
+
+    preset = get_preset(preset_name)
+    for m in ("micro_attention", "icip3d_gru", "mfdan"):
+        spec = get_method(m)
+        over = preset.overrides_for(m, spec.family)
+        cfg = replace(spec.defaults, **over)  # raises on an invalid combination (e.g. MFDAN's windows)
+        size = next(k for k in ("input_size", "image_size") if k in over)
+        assert getattr(cfg, size) < getattr(spec.defaults, size) and cfg.epochs < spec.defaults.epochs
+        assert m in preset.reasons
+        if preset_name == "default":
+            assert "per fold-epoch" in preset.reasons[m] and "CPU-min" in preset.reasons[m]
+
+
+def test_mfdan_cpu_window_keeps_the_papers_fraction_of_the_token_side():
+    from benchmarks.presets import get_preset
+
+    over = get_preset("default").overrides["mfdan"]
+    side = over["input_size"] // 4  # patch 4 (Sec. III-B)
+    assert over["window"] / side == 7 / (224 // 4)
