@@ -55,13 +55,11 @@ _MFVAN_CPU = {"img_size": 32, "patch_grid": 4, "epochs": 6, "batch_size": 32, "l
 # 2 + 1). At the default's 6 epochs every apex-only model, MFVAN and the plain reference alike, stays near chance
 # (mfvan_core/README.md, "Calibration of the synthetic default"); the drift check's MFVAN cells use these values.
 _MFVAN_LONG = {**_MFVAN_CPU, "epochs": 30, "pretrain_epochs": 2, "ri_epochs": 1}
-# The seed systems of issue 14 (tables/seeds.toml) at CPU size. Per fold-epoch wall on one synthetic-megc2019
-# fold (~437 training clips, one torch thread, two such processes at once: `python -m benchmarks.perf.epoch_cost
-# --dataset synthetic-megc2019`): micro-attention 3.7 s at 64 px (17.6 s at 112, ~130 s at 224); the ICIP
-# network 2.6 s at 32 px x 10 frames (23 s at 64 x 10); MFDAN 9.1 s at 64 px (37 s at 128, ~300 s at 224).
+# The seed systems of issue 14 (tables/seeds.toml) at CPU size. Wall per synthetic-megc2019 fold (~437 training
+# clips, one torch thread, two workers on the 2 cores; the units' `wall_s` of a seeds-table run): MFDAN 65 s
+# for 4 epochs at 64 px, micro-attention 65 s for 8 passes at 64 px (so ~8 s per pass; ~130 s per pass at 224).
 _SEEDS_SIZE = {
-    # the authors' CDE setting has no random crop (train_resize = input_size); 8 passes with a step every 2
-    # keep the solver's shape (0.01, then x0.1 per step) at 1/7 of its 54 passes
+    # the authors' CDE setting has no random crop (train_resize = input_size)
     "micro_attention": {"input_size": 64, "train_resize": 64},
     # 10 frames: the repository's SMIC setting (SMIC/ME_model.py), for every source here
     "icip3d_gru": {"image_size": 32, "n_frames": 10},
@@ -69,16 +67,19 @@ _SEEDS_SIZE = {
     # magnification's cut-off wavelength scaled from 16 px at 224 to 64 px
     "mfdan": {"input_size": 64, "window": 2, "magnify_lambda_c": round(16 * 64 / 224, 2)},
 }
-_SEEDS_CPU = {"micro_attention": {**_SEEDS_SIZE["micro_attention"], "epochs": 8, "lr_step_size": 2},
-              "icip3d_gru": {**_SEEDS_SIZE["icip3d_gru"], "epochs": 8},
+# 4 epochs each: what one seeds-table run (66 folds) and the composite's micro-attention run fit in about 1.5 h
+# on 2 cores; micro-attention's x0.1 step every pass keeps four of the solver's five levels (0.01 ... 1e-5).
+_SEEDS_CPU = {"micro_attention": {**_SEEDS_SIZE["micro_attention"], "epochs": 4, "lr_step_size": 1},
+              "icip3d_gru": {**_SEEDS_SIZE["icip3d_gru"], "epochs": 4},
               "mfdan": {**_SEEDS_SIZE["mfdan"], "epochs": 4}}
 _SEEDS_REASONS = {
-    "micro_attention": ("64 px, 8 passes with a x0.1 step every 2 (the solver's 54 with a step every 11, 1/7 of "
-                        "it): 3.7 s per fold-epoch, 33 CPU-min for 66 folds; 224 px and 54 passes ~130 h"),
-    "icip3d_gru": ("32 px, 10 frames (its SMIC setting), 8 of 200 epochs: 2.6 s per fold-epoch, 23 CPU-min for "
-                   "66 folds; 128 px x 30 frames and 200 epochs is days on 2 cores"),
+    "micro_attention": ("64 px, 4 passes with a x0.1 step after each (the solver's 54 with a step every 11): "
+                        "~8 s per fold-epoch here; 224 px and 54 passes ~130 h for 66 folds"),
+    "icip3d_gru": ("32 px, 10 frames (its SMIC setting), 4 of 200 epochs: ~10 s per fold-epoch here; 128 px "
+                   "x 30 frames and 200 epochs ~2200 h (~600 s per fold-epoch)"),
     "mfdan": ("64 px (the flow stream's smallest input), window 2 (an eighth of the token side, as 7 of 56), "
-              "4 of 100 epochs: 9.1 s per fold-epoch, 40 CPU-min for 66 folds; 224 px and 100 epochs ~550 h"),
+              "4 of 100 epochs: ~16 s per fold-epoch here, 72 CPU-min for 66 folds; 224 px and 100 epochs "
+              "~550 h"),
 }
 _OTHERS_CPU = {"off_apexnet": {"epochs": 100}, "dssn": {"epochs": 20, "input_size": 64}, **_SEEDS_CPU}
 _OTHERS_REASONS = {

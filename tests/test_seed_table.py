@@ -49,7 +49,7 @@ def test_cpu_presets_size_every_seed_system_below_its_paper_budget(seeds, preset
         assert getattr(cfg, size) < getattr(spec.defaults, size) and cfg.epochs < spec.defaults.epochs
         assert m in preset.reasons
         if preset_name == "default":
-            assert "per fold-epoch" in preset.reasons[m] and "CPU-min" in preset.reasons[m]
+            assert "per fold-epoch" in preset.reasons[m] and " h" in preset.reasons[m]
 
 
 def test_mfdan_cpu_window_keeps_the_papers_fraction_of_the_token_side():
