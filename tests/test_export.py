@@ -54,3 +54,50 @@ def test_joined_labels_must_match_the_recorded_digest(tmp_path):
     meta["labels"]["sha256"][name] = "0" * 64  # as if the dataset's labels had changed since the export
     with pytest.raises(ValueError, match=f"{name}: the labels found here differ"):
         render.attach_labels(pred, meta)
+
+
+def _split_by_method(tmp_path: Path) -> tuple[Path, Path]:
+    """The mini run cut in two run folders: LBP-TOP's rows and everything else, each with the run.json."""
+    pred = render.load_predictions(MINI / "predictions.csv")
+    parts = []
+    for name, rows in (("a", pred[pred["method"] == "lbptop"]), ("b", pred[pred["method"] != "lbptop"])):
+        (tmp_path / name).mkdir()
+        rows.to_csv(tmp_path / name / "predictions.csv", index=False)
+        (tmp_path / name / "run.json").write_text((MINI / "run.json").read_text())
+        parts.append(tmp_path / name)
+    return parts[0], parts[1]
+
+
+def test_merging_two_runs_of_one_grid_gives_the_whole_runs_set(tmp_path):
+    a, b = _split_by_method(tmp_path)
+    assert export.main([str(b), str(a), str(tmp_path / "m"), "--n-boot", "50"]) == 0
+    assert export.main([str(MINI), str(tmp_path / "whole"), "--n-boot", "50"]) == 0
+    for f in ("predictions.csv.gz", "table1.md", "table2.md", "table3.md"):  # byte for byte the one-run export
+        assert (tmp_path / "m" / f).read_bytes() == (tmp_path / "whole" / f).read_bytes(), f
+    meta = json.loads((tmp_path / "m" / "run.json").read_text())
+    single = json.loads((MINI / "run.json").read_text())
+    assert [s["source"] for s in meta["merged_from"]] == [str(b), str(a)]
+    assert meta["n_units"] == 2 * single["n_units"] and meta["tables"] == single["tables"]
+
+
+def test_merging_stripped_sets_keeps_them_stripped_and_renders_the_same(tmp_path):
+    a, b = _split_by_method(tmp_path)
+    for src in (a, b):
+        assert export.main([str(src), str(tmp_path / f"{src.name}s"), "--n-boot", "50", "--strip-labels"]) == 0
+    assert export.main([str(tmp_path / "as"), str(tmp_path / "bs"), str(tmp_path / "m"), "--n-boot", "50"]) == 0
+    assert export.main([str(MINI), str(tmp_path / "whole"), "--n-boot", "50"]) == 0
+    assert "y_true" not in render.load_predictions(tmp_path / "m" / "predictions.csv.gz").columns
+    for n in (1, 2, 3):
+        assert (tmp_path / "m" / f"table{n}.md").read_text() == (tmp_path / "whole" / f"table{n}.md").read_text()
+
+
+def test_merging_overlapping_or_foreign_runs_is_an_error(tmp_path, capsys):
+    a, b = _split_by_method(tmp_path)
+    assert export.main([str(a), str(MINI), str(tmp_path / "x")]) == 2
+    assert "rows lbptop/" in capsys.readouterr().err  # the same unit from two sources
+    meta = json.loads((b / "run.json").read_text())
+    meta["preset"] = "default"
+    (b / "run.json").write_text(json.dumps(meta))
+    assert export.main([str(a), str(b), str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err
+    assert f"{b}/run.json: preset 'default' differs" in err and not (tmp_path / "y").exists()
