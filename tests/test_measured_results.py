@@ -73,3 +73,24 @@ def test_leaderboard_oracle_above_last(method, variant, last, oracle, shared_dat
         assert len(sel) == 442
         uf1[policy] = round(compute_metrics(sel["y_true"].to_numpy(), sel["y_pred"].to_numpy(), 3)["uf1"], 4)
     assert (uf1["last"], uf1["oracle"]) == (last, oracle)
+
+
+@pytest.mark.parametrize("folder, method, variant, policy, uf1, uar", [
+    ("seeds-synthetic-default", "micro_attention", "", "last", 0.8167, 0.8496),
+    ("seeds-synthetic-default", "mfvan", "full", "last", 0.6718, 0.7424),
+    ("seeds-synthetic-default", "icip3d_gru", "", "oracle", 0.5270, 0.5461),
+    ("seeds-synthetic-default", "icip3d_gru", "", "last", 0.5022, 0.5419),
+    ("seeds-synthetic-default", "mfdan", "", "last", 0.3349, 0.3792),
+    ("seeds-megc2019-public", "micro_attention", "", "last", 0.3954, 0.4180)])
+def test_seed_systems_headline_numbers(folder, method, variant, policy, uf1, uar, request):
+    """The seeds table's composite UF1 / UAR (all clips pooled) as the README and results/README quote them."""
+    if not (MEASURED / folder).exists():
+        pytest.skip(f"{folder} not committed")
+    _needs_shared(MEASURED / folder, request)
+    pred = render.load_predictions(MEASURED / folder / "predictions.csv.gz")
+    if "y_true" not in pred.columns:
+        pred = render.attach_labels(pred, json.loads((MEASURED / folder / "run.json").read_text()))
+    sel = pred[(pred["method"] == method) & (pred["variant"].fillna("") == variant) & (pred["epoch_policy"] == policy)]
+    assert len(sel) in (442, 444)  # every clip of the composite once
+    m = compute_metrics(sel["y_true"].to_numpy(), sel["y_pred"].to_numpy(), 3)
+    assert (round(m["uf1"], 4), round(m["uar"], 4)) == (uf1, uar)
