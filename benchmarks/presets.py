@@ -93,7 +93,7 @@ _OTHERS_REASONS = {
 # x 68 folds per method on 2 cores.
 _BOARD = {"off_apexnet": {"epochs": 30}, "ststnet": {"epochs": 100}, "dual_atme": {"epochs": 10},
           "dssn": {"epochs": 8, "input_size": 64}, "off_tanet": {"epochs": 3}, "htnet": {"epochs": 1},
-          "micro_attention": {"epochs": 1},
+          "micro_attention": dict(_SEEDS_CPU["micro_attention"]),
           "mfvan": dict(_MFVAN_CPU)}
 _BOARD_REASONS = {
     "off_apexnet": "0.35 s per fold-epoch: 3000 epochs x 2 trainings x 68 folds is ~20 h on 2 cores",
@@ -106,8 +106,9 @@ _BOARD_REASONS = {
     "htnet": ("139.6M parameters, 26.5 s per fold-epoch: 800 epochs x 2 trainings x 68 folds is ~400 h on 2 cores; "
               "one epoch (31 min for the table) means nothing: run it on a GPU"),
     "mfvan": "the default preset's MFVAN settings (32 px, 6 epochs); Global + scale 1,2,3 has no RI stages",
-    "micro_attention": ("130 s per fold-epoch at 224 px: its 54 epochs (2500 iterations of 16) x 2 trainings x 68 "
-                        "folds is ~130 h on 2 cores; one epoch (2.5 h for the table) means nothing: run it on a GPU"),
+    "micro_attention": ("the default preset's 64 px and 4 passes (the seeds table's budget): ~8 s per fold-epoch, "
+                        "2 trainings x 68 folds ~36 min on 2 cores; 224 px (130 s per fold-epoch) and its 54 "
+                        "passes (2500 iterations of 16) x 2 trainings x 68 folds is ~260 h on 2 cores"),
 }
 
 PRESETS = MappingProxyType({

@@ -61,7 +61,10 @@ def test_composite_headline_numbers(method, uf1, uar, shared_data):
 @pytest.mark.skipif(not (MEASURED / "leaderboard-megc2019-public").exists(), reason="set not committed")
 @pytest.mark.parametrize("method, variant, last, oracle", [("off_apexnet", "", 0.6742, 0.7702),
                                                           ("dual_atme", "", 0.6599, 0.7192),
-                                                          ("mfvan", "global+s123", 0.3657, 0.5522)])
+                                                          ("mfvan", "global+s123", 0.3657, 0.5522),
+                                                          ("micro_attention", "", 0.3954, 0.4671),
+                                                          ("off_tanet", "", 0.3959, 0.4014),
+                                                          ("dssn", "", 0.3462, 0.3470)])
 def test_leaderboard_oracle_above_last(method, variant, last, oracle, shared_data):
     """The leaderboard's headline: the test-set epoch choice scores above the last epoch (quoted in the README)."""
     folder = MEASURED / "leaderboard-megc2019-public"
