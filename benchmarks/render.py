@@ -393,6 +393,16 @@ def data_notes(meta: dict) -> dict[str, str]:
     return {n: d["note"] for n, d in (meta.get("datasets") or {}).items() if isinstance(d, dict) and d.get("note")}
 
 
+def merge_notes(meta: dict) -> list[str]:
+    """A footer line for a set merged from several runs of one grid (``benchmarks.export``), else none."""
+    src = meta.get("merged_from") or []
+    if len(src) < 2:
+        return []
+    return [f"Merged from {len(src)} runs of this grid (units per run: "
+            + ", ".join(str(s.get("n_units")) for s in src) + "; run.json lists them): each row's code version is "
+            "that of the run it comes from."]
+
+
 def _render(a: argparse.Namespace) -> int:
     out = Path(a.out)
     if not out.is_dir():
@@ -409,7 +419,7 @@ def _render(a: argparse.Namespace) -> int:
     try:
         meta = json.loads(meta_path.read_text())
         ctx_fields = (meta["data"], meta["preset"], meta["epoch_policy"], meta.get("pooling", "pooled"),
-                      tuple(meta["seeds"]), meta.get("not_runnable", {}), [], data_notes(meta),
+                      tuple(meta["seeds"]), meta.get("not_runnable", {}), merge_notes(meta), data_notes(meta),
                       meta.get("preset_reasons"))
     except (ValueError, KeyError, TypeError) as e:
         fail(f"{meta_path}: not a run.json written by benchmarks.run ({type(e).__name__}: {e})")
