@@ -39,6 +39,21 @@ def _union(lists: list[list]) -> list:
     return list(dict.fromkeys(x for xs in lists for x in xs))
 
 
+def _grid(meta: dict, key: str) -> object:
+    """``meta[key]`` as merged sources must share it (a dataset's root folder may differ between machines)."""
+    v = meta.get(key)
+    return {n: {f: x for f, x in d.items() if f != "root"} for n, d in v.items()} if key == "datasets" and v else v
+
+
+def _digests(pred: pd.DataFrame) -> dict[str, str]:
+    return {str(n): render.labels_digest(g) for n, g in pred.groupby("dataset")}
+
+
+def _stripped(digests: dict[str, str]) -> dict:
+    """``run.json``'s ``labels`` entry of a set stored without ``y_true``."""
+    return {"stripped": "benchmarks.render joins y_true from each dataset and checks the digest", "sha256": digests}
+
+
 def merge(sources: list[Path]) -> tuple[pd.DataFrame, dict]:
     """The predictions and ``run.json`` of several runs of one grid, as if one run had made them: every
     source must share the grid (``_SAME``) and no (method, variant, dataset, seed, epoch policy) may come
@@ -46,13 +61,9 @@ def merge(sources: list[Path]) -> tuple[pd.DataFrame, dict]:
     clips with the same labels). ``merged_from`` records each source with its unit count and wall time."""
     loaded = [_load(s) for s in sources]
     meta0 = loaded[0][1]
-    def grid(meta: dict, k: str) -> object:  # a dataset's root folder may differ between machines
-        v = meta.get(k)
-        return {n: {f: x for f, x in d.items() if f != "root"} for n, d in v.items()} if k == "datasets" and v else v
-
     for src, (_, meta) in zip(sources[1:], loaded[1:]):
         for k in _SAME:
-            if grid(meta, k) != grid(meta0, k):
+            if _grid(meta, k) != _grid(meta0, k):
                 raise ValueError(f"{src}/run.json: {k} {meta.get(k)!r} differs from {sources[0]}'s "
                                  f"{meta0.get(k)!r}; only runs of one grid can be merged")
     seen: dict[tuple, Path] = {}
@@ -64,8 +75,7 @@ def merge(sources: list[Path]) -> tuple[pd.DataFrame, dict]:
             seen[tuple(key)] = src
     digests: dict[str, str] = {}
     for src, (pred, meta) in zip(sources, loaded):
-        own = ({str(n): render.labels_digest(g) for n, g in pred.groupby("dataset")} if "y_true" in pred.columns
-               else (meta.get("labels") or {}).get("sha256", {}))
+        own = _digests(pred) if "y_true" in pred.columns else (meta.get("labels") or {}).get("sha256", {})
         for name, d in own.items():
             if digests.setdefault(name, d) != d:
                 raise ValueError(f"{src}: the labels of {name} differ from another source's (other clips or "
@@ -86,8 +96,7 @@ def merge(sources: list[Path]) -> tuple[pd.DataFrame, dict]:
     if not any("preset_reasons" in m for m in metas):  # older runs: render falls back to the presets' reasons
         del meta["preset_reasons"]
     if stripped:
-        meta["labels"] = {"stripped": "benchmarks.render joins y_true from each dataset and checks the digest",
-                          "sha256": digests}
+        meta["labels"] = _stripped(digests)
     return pd.concat(preds, ignore_index=True), meta
 
 
@@ -104,8 +113,7 @@ def export(run_dir: Path | list[Path], dest: Path, n_boot: int | None = None,
     pred = pred.sort_values(keys, kind="stable").reset_index(drop=True)
     dest.mkdir(parents=True, exist_ok=True)
     if strip_labels and "y_true" in pred.columns:
-        meta["labels"] = {"stripped": "benchmarks.render joins y_true from each dataset and checks the digest",
-                          "sha256": {str(n): render.labels_digest(g) for n, g in pred.groupby("dataset")}}
+        meta["labels"] = _stripped(_digests(pred))
         pred = pred.drop(columns=["y_true"])
     atomic_write_bytes(dest / "predictions.csv.gz", gzip.compress(pred.to_csv(index=False).encode(), mtime=0))
     atomic_write_json(dest / "run.json", meta)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from benchmarks import render
@@ -35,12 +36,19 @@ def test_tables_render_from_the_stored_predictions(folder, tmp_path, request):
             assert (tmp_path / name).read_text() == (folder / name).read_text(), f"{folder.name}/{name} differs"
 
 
-def _scores(folder: str, method: str, variant: str = "") -> dict[str, float]:
+def _rows(folder: str, method: str, variant: str = "", policy: str | None = None) -> pd.DataFrame:
+    """A committed set's predictions of one row (labels joined where the set was stored without them)."""
     pred = render.load_predictions(MEASURED / folder / "predictions.csv.gz")
     if "y_true" not in pred.columns:
         pred = render.attach_labels(pred, json.loads((MEASURED / folder / "run.json").read_text()))
-    sel = pred[(pred["method"] == method) & (pred["variant"] == variant)]
-    assert len(sel), (folder, method, variant)
+    keep = (pred["method"] == method) & (pred["variant"] == variant)
+    sel = pred[keep if policy is None else keep & (pred["epoch_policy"] == policy)]
+    assert len(sel), (folder, method, variant, policy)
+    return sel
+
+
+def _scores(folder: str, method: str, variant: str = "", policy: str | None = None) -> dict[str, float]:
+    sel = _rows(folder, method, variant, policy)
     return compute_metrics(sel["y_true"].to_numpy(), sel["y_pred"].to_numpy(), 3)
 
 
@@ -92,10 +100,7 @@ def test_seed_systems_headline_numbers(folder, method, variant, policy, uf1, uar
     if not (MEASURED / folder).exists():
         pytest.skip(f"{folder} not committed")
     _needs_shared(MEASURED / folder, request)
-    pred = render.load_predictions(MEASURED / folder / "predictions.csv.gz")
-    if "y_true" not in pred.columns:
-        pred = render.attach_labels(pred, json.loads((MEASURED / folder / "run.json").read_text()))
-    sel = pred[(pred["method"] == method) & (pred["variant"].fillna("") == variant) & (pred["epoch_policy"] == policy)]
+    sel = _rows(folder, method, variant, policy)
     assert len(sel) in (442, 444)  # every clip of the composite once
     m = compute_metrics(sel["y_true"].to_numpy(), sel["y_pred"].to_numpy(), 3)
     assert (round(m["uf1"], 4), round(m["uar"], 4)) == (uf1, uar)
