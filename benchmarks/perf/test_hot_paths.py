@@ -170,7 +170,10 @@ def _model(name: str) -> tuple[torch.nn.Module, dict[str, torch.Tensor], str]:
     torch.manual_seed(0)
     y = torch.randint(0, 3, (BATCH,), generator=g)
     if name.startswith("mfvan:"):
-        cfg = variant_config(name.split(":", 1)[1], num_classes=3)
+        variant, _, size = name.split(":", 1)[1].partition("@")
+        # "@32": the default preset's CPU size (32 px, 4 x 4 patches; benchmarks/presets.py)
+        sizes = {"img_size": 32, "patch_grid": 4} if size == "32" else {}
+        cfg = variant_config(variant, num_classes=3, **sizes)
         s = cfg.img_size
         batch = {"apex": torch.rand(BATCH, 3, s, s, generator=g), "label": y}
         if cfg.use_ri:
@@ -189,7 +192,8 @@ def _model(name: str) -> tuple[torch.nn.Module, dict[str, torch.Tensor], str]:
 
 
 _BASELINE_CONFIGS = {"ststnet": STSTNetConfig(), "off_apexnet": OFFApexNetConfig(), "dssn": DSSNConfig()}
-MODELS = ["ststnet", "off_apexnet", "dssn", "mfvan:global+s123+ri", "mfvan:global"]
+MODELS = ["ststnet", "off_apexnet", "dssn", "mfvan:global+s123+ri", "mfvan:global", "mfvan:global+s123+ri@32",
+          "mfvan:global@32"]
 
 
 @pytest.mark.parametrize("name", MODELS)
